@@ -1,0 +1,130 @@
+//! The API's error values and the one place that turns them into a status and a Directus code.
+//!
+//! Handlers return `ApiError`; only `ApiError::into_response` decides what the client sees.
+//! Internal errors carry their detail for the log, never for the client.
+
+use crate::maintenance::Notice;
+use crate::wire::Response;
+use serde_json::{json, Map, Value};
+
+/// Everything a request can fail with, as the client is meant to see it.
+#[derive(Debug)]
+pub enum ApiError {
+    /// The body is not valid JSON or not the shape the route takes.
+    InvalidPayload(String),
+    /// A query parameter (or a `query` object in a body) is malformed.
+    InvalidQuery(String),
+    /// A create named an `id` that already exists.
+    RecordNotUnique(i64),
+    /// A token was given and it is wrong.
+    InvalidCredentials,
+    /// No token where one is required, or an unknown collection or item.
+    Forbidden,
+    /// No such route.
+    RouteNotFound(String),
+    /// Known path, wrong method; carries the `Allow` header value.
+    MethodNotAllowed(&'static str),
+    /// The body is larger than `--max-body`.
+    ContentTooLarge(usize),
+    /// A body that is not `application/json`.
+    UnsupportedMediaType,
+    /// Maintenance mode is on (or its state cannot be decided).
+    Maintenance(Notice),
+    /// The database stayed locked by another process past the busy timeout.
+    DatabaseBusy,
+    /// A bug or an I/O fault; the detail is logged, the client sees a generic message.
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status and Directus error code of this error: the only such mapping in the code.
+    pub fn status_and_code(&self) -> (u16, &'static str) {
+        match self {
+            ApiError::InvalidPayload(_) => (400, "INVALID_PAYLOAD"),
+            ApiError::InvalidQuery(_) => (400, "INVALID_QUERY"),
+            ApiError::RecordNotUnique(_) => (400, "RECORD_NOT_UNIQUE"),
+            ApiError::InvalidCredentials => (401, "INVALID_CREDENTIALS"),
+            ApiError::Forbidden => (403, "FORBIDDEN"),
+            ApiError::RouteNotFound(_) => (404, "ROUTE_NOT_FOUND"),
+            ApiError::MethodNotAllowed(_) => (405, "METHOD_NOT_ALLOWED"),
+            ApiError::ContentTooLarge(_) => (413, "CONTENT_TOO_LARGE"),
+            ApiError::UnsupportedMediaType => (415, "UNSUPPORTED_MEDIA_TYPE"),
+            ApiError::Maintenance(_) => (503, "SERVICE_UNAVAILABLE"),
+            ApiError::DatabaseBusy => (503, "SERVICE_UNAVAILABLE"),
+            ApiError::Internal(_) => (500, "INTERNAL_SERVER_ERROR"),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ApiError::InvalidPayload(why) => format!("Invalid payload. {why}"),
+            ApiError::InvalidQuery(why) => format!("Invalid query. {why}"),
+            ApiError::RecordNotUnique(id) => {
+                format!("Value \"{id}\" for field \"id\" in collection has to be unique.")
+            }
+            ApiError::InvalidCredentials => "Invalid user credentials.".to_string(),
+            ApiError::Forbidden => "You don't have permission to access this.".to_string(),
+            ApiError::RouteNotFound(path) => format!("Route {path} doesn't exist."),
+            ApiError::MethodNotAllowed(allow) => {
+                format!("Method not allowed on this route. Allowed: {allow}.")
+            }
+            ApiError::ContentTooLarge(max) => {
+                format!("Request body is too large. The limit is {max} bytes.")
+            }
+            ApiError::UnsupportedMediaType => {
+                "Unsupported media type. Send the body as JSON with the header \
+                 \"Content-Type: application/json\" (curl --json)."
+                    .to_string()
+            }
+            ApiError::Maintenance(notice) => notice.message().to_string(),
+            ApiError::DatabaseBusy => {
+                "The database is busy. Try again in a moment.".to_string()
+            }
+            ApiError::Internal(_) => "An unexpected error occurred.".to_string(),
+        }
+    }
+
+    /// Builds the Directus error envelope with the headers this error needs.
+    pub fn into_response(self, request_id: &str) -> Response {
+        let (status, code) = self.status_and_code();
+        let mut extensions = Map::new();
+        extensions.insert("code".into(), Value::from(code));
+        let mut response = Response::empty(status);
+        match &self {
+            ApiError::Maintenance(notice) => {
+                extensions.insert("reason".into(), Value::from("maintenance"));
+                if let Some(secs) = notice.retry_after() {
+                    extensions.insert("retry_after".into(), Value::from(secs));
+                    response.header("Retry-After", secs.to_string());
+                }
+                if let Some(since) = notice.since() {
+                    extensions.insert("since".into(), Value::from(since));
+                }
+                response.header("Cache-Control", "no-store".to_string());
+            }
+            ApiError::DatabaseBusy => {
+                extensions.insert("reason".into(), Value::from("database_busy"));
+                response.header("Retry-After", "1".to_string());
+                response.header("Cache-Control", "no-store".to_string());
+            }
+            ApiError::MethodNotAllowed(allow) => response.header("Allow", allow.to_string()),
+            ApiError::Internal(_) => {
+                extensions.insert("request_id".into(), Value::from(request_id));
+            }
+            _ => {}
+        }
+        let body = json!({"errors": [{"message": self.message(), "extensions": extensions}]});
+        response.set_json(&body);
+        response
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(err: rusqlite::Error) -> Self {
+        if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
+            ApiError::DatabaseBusy
+        } else {
+            ApiError::Internal(format!("database: {err}"))
+        }
+    }
+}

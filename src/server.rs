@@ -1,0 +1,135 @@
+//! Starting and stopping the server: directories, schema, `logs/server.json`, the listener, the
+//! workers, the maintenance watcher and signal handling.
+
+use crate::app::App;
+use crate::config::ServerConfig;
+use crate::http::{self, HttpServer};
+use crate::maintenance::{self, Notice, Observer};
+use crate::storage::Storage;
+use serde_json::json;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long in-flight requests may take to finish after SIGINT/SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How often the watcher looks at the flag when no request does.
+const WATCH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The file the CLI reads to find a running server's database.
+pub fn server_file(root: &Path) -> PathBuf {
+    root.join("logs").join("server.json")
+}
+
+/// Runs the server until SIGINT or SIGTERM. Errors are start-up failures.
+pub fn run(config: ServerConfig) -> Result<(), String> {
+    if let Some(dir) = config.db.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    // Schema migrations are not API writes: they run even during maintenance (an upgrade).
+    let storage = Storage::open(&config.db)
+        .map_err(|e| format!("cannot open the database {}: {e}", config.db.display()))?;
+    drop(storage);
+    let db = std::fs::canonicalize(&config.db).unwrap_or_else(|_| config.db.clone());
+
+    let addr = SocketAddr::new(config.host, config.port);
+    let listener = http::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let url = format!("http://{local}");
+
+    let logs = config.root.join("logs");
+    let server_file = server_file(&config.root);
+    let logs_broken = std::fs::create_dir_all(&logs)
+        .and_then(|()| write_atomically(&server_file, &server_info(&config, &db, &url)))
+        .err()
+        .map(|e| format!("{}: {e}", logs.display()));
+    if let Some(reason) = &logs_broken {
+        log::error!("logs/ is unusable ({reason}); answering every request with 503 until restarted");
+    }
+
+    let workers = config.workers;
+    let app = Arc::new(App {
+        flag: maintenance::flag_path(&config.root),
+        config,
+        logs_broken,
+        observer: Observer::default(),
+    });
+    let server = HttpServer::start(listener, app.clone(), workers)
+        .map_err(|e| format!("cannot start the workers: {e}"))?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (app, stop) = (app.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("flag-watcher".into())
+            .spawn(move || watch(&app, &stop))
+            .map_err(|e| format!("cannot start the flag watcher: {e}"))?
+    };
+
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on {url}").and_then(|()| stdout.flush()).ok();
+    drop(stdout);
+    log::info!(
+        "serving {} with {workers} workers on {url} (root {})",
+        app.config.db.display(),
+        app.config.root.display()
+    );
+
+    let signal = signals.forever().next();
+    log::info!("received signal {signal:?}; finishing in-flight requests");
+    stop.store(true, Ordering::SeqCst);
+    let finished = server.shutdown(SHUTDOWN_GRACE);
+    if !finished {
+        log::warn!("some requests were still running after {SHUTDOWN_GRACE:?}; exiting anyway");
+    }
+    let _ = watcher.join();
+    if app.logs_broken.is_none() {
+        let _ = std::fs::remove_file(&server_file);
+    }
+    log::info!("stopped");
+    Ok(())
+}
+
+fn server_info(config: &ServerConfig, db: &Path, url: &str) -> serde_json::Value {
+    json!({
+        "pid": std::process::id(),
+        "root": config.root,
+        "db": db,
+        "address": url,
+    })
+}
+
+/// Writes a small file atomically (temporary file, fsync, rename).
+fn write_atomically(path: &Path, value: &serde_json::Value) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(serde_json::to_string_pretty(value)?.as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Notices transitions when no request does, so connections are reopened after a maintenance
+/// window that saw no traffic (a database replaced during it must be the one served after).
+fn watch(app: &App, stop: &AtomicBool) {
+    while !stop.load(Ordering::SeqCst) {
+        let state = maintenance::probe(&app.flag);
+        app.observer.observe(state.is_on(), || match &state {
+            maintenance::FlagState::On(meta) => maintenance::read_notice(&app.flag, meta),
+            _ => Notice::default(),
+        });
+        std::thread::sleep(WATCH_INTERVAL);
+    }
+}
