@@ -52,7 +52,10 @@ enum Route {
 
 impl Route {
     fn parse(path: &str) -> Option<Route> {
-        let trimmed = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+        let trimmed = path
+            .strip_suffix('/')
+            .filter(|p| !p.is_empty())
+            .unwrap_or(path);
         let mut segments = trimmed.strip_prefix('/')?.split('/');
         let mut next = || segments.next().map(decode_segment);
         let route = match (next()?.as_str(), next(), next(), next()) {
@@ -61,7 +64,9 @@ impl Route {
             ("collections", None, None, None) => Route::Collections,
             ("collections", Some(name), None, None) if !name.is_empty() => Route::Collection(name),
             ("items", Some(c), None, None) if !c.is_empty() => Route::Items(c),
-            ("items", Some(c), Some(id), None) if !c.is_empty() && !id.is_empty() => Route::Item(c, id),
+            ("items", Some(c), Some(id), None) if !c.is_empty() && !id.is_empty() => {
+                Route::Item(c, id)
+            }
             _ => return None,
         };
         Some(route)
@@ -115,7 +120,13 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 impl App {
     /// Handles one request. Never panics on bad input; the boundary catches panics from bugs.
-    pub fn handle(&self, worker: &mut Worker, req: &Request, body: &mut dyn BodySource, request_id: &str) -> Response {
+    pub fn handle(
+        &self,
+        worker: &mut Worker,
+        req: &Request,
+        body: &mut dyn BodySource,
+        request_id: &str,
+    ) -> Response {
         let mut response = match self.dispatch(worker, req, body) {
             Ok(r) => r,
             Err(err) => {
@@ -131,14 +142,22 @@ impl App {
         };
         if let (Some(origin), Some(_)) = (&self.config.cors_origin, req.header("origin")) {
             response.header("Access-Control-Allow-Origin", origin.clone());
-            response.header("Access-Control-Expose-Headers", "Retry-After, X-Request-Id".into());
+            response.header(
+                "Access-Control-Expose-Headers",
+                "Retry-After, X-Request-Id".into(),
+            );
             response.header("Vary", "Origin".into());
         }
         response.header("X-Request-Id", request_id.to_string());
         response
     }
 
-    fn dispatch(&self, worker: &mut Worker, req: &Request, body: &mut dyn BodySource) -> Result<Response, ApiError> {
+    fn dispatch(
+        &self,
+        worker: &mut Worker,
+        req: &Request,
+        body: &mut dyn BodySource,
+    ) -> Result<Response, ApiError> {
         let method = match req.method.as_str() {
             "HEAD" => "GET",
             m => m,
@@ -153,8 +172,14 @@ impl App {
         }
         if preflight {
             let mut r = Response::empty(204);
-            r.header("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS".into());
-            r.header("Access-Control-Allow-Headers", "authorization, content-type".into());
+            r.header(
+                "Access-Control-Allow-Methods",
+                "GET, POST, PATCH, DELETE, OPTIONS".into(),
+            );
+            r.header(
+                "Access-Control-Allow-Headers",
+                "authorization, content-type".into(),
+            );
             r.header("Access-Control-Max-Age", "600".into());
             return Ok(r);
         }
@@ -212,9 +237,14 @@ impl App {
     fn write_gate(&self) -> Result<(), ApiError> {
         match maintenance::probe(&self.flag) {
             FlagState::Off => Ok(()),
-            FlagState::On(meta) => Err(ApiError::Maintenance(maintenance::read_notice(&self.flag, &meta))),
+            FlagState::On(meta) => Err(ApiError::Maintenance(maintenance::read_notice(
+                &self.flag, &meta,
+            ))),
             FlagState::Unknown(err) => {
-                log::error!("cannot tell whether {} exists ({err}); rolling back", self.flag.display());
+                log::error!(
+                    "cannot tell whether {} exists ({err}); rolling back",
+                    self.flag.display()
+                );
                 Err(ApiError::Maintenance(Notice::default()))
             }
         }
@@ -229,9 +259,12 @@ impl App {
             let (scheme, token) = v.trim().split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         });
-        let from_query = query::parse_pairs(&req.query)
-            .ok()
-            .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "access_token").map(|(_, v)| v));
+        let from_query = query::parse_pairs(&req.query).ok().and_then(|pairs| {
+            pairs
+                .into_iter()
+                .find(|(k, _)| k == "access_token")
+                .map(|(_, v)| v)
+        });
         let given = match (header, from_query.as_deref()) {
             (Some(_), Some(_)) => {
                 return Err(ApiError::InvalidPayload(
@@ -249,7 +282,11 @@ impl App {
     }
 
     /// Checks the media type and size, then reads the body; `None` when there is none.
-    fn read_body(&self, req: &Request, body: &mut dyn BodySource) -> Result<Option<Vec<u8>>, ApiError> {
+    fn read_body(
+        &self,
+        req: &Request,
+        body: &mut dyn BodySource,
+    ) -> Result<Option<Vec<u8>>, ApiError> {
         if !req.has_body() {
             return Ok(None);
         }
@@ -267,7 +304,9 @@ impl App {
         match body.read_body(max) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(BodyError::TooLarge) => Err(ApiError::ContentTooLarge(max)),
-            Err(BodyError::Io(e)) => Err(ApiError::InvalidPayload(format!("The body could not be read: {e}."))),
+            Err(BodyError::Io(e)) => Err(ApiError::InvalidPayload(format!(
+                "The body could not be read: {e}."
+            ))),
         }
     }
 
@@ -278,29 +317,49 @@ impl App {
             worker.storage = None;
         }
         if worker.storage.is_none() {
-            let storage = Storage::open(&self.config.db)
-                .map_err(|e| ApiError::Internal(format!("opening {}: {e}", self.config.db.display())))?;
+            let storage = Storage::open(&self.config.db).map_err(|e| {
+                ApiError::Internal(format!("opening {}: {e}", self.config.db.display()))
+            })?;
             worker.storage = Some(storage);
             worker.epoch = epoch;
         }
-        Ok(worker.storage.as_mut().expect("the connection was just opened"))
+        Ok(worker
+            .storage
+            .as_mut()
+            .expect("the connection was just opened"))
     }
 
     /// Runs a write transaction, with the maintenance gate after `BEGIN IMMEDIATE`.
-    fn write<T>(&self, worker: &mut Worker, work: impl FnOnce(&Writer) -> Result<T, ApiError>) -> Result<T, ApiError> {
+    fn write<T>(
+        &self,
+        worker: &mut Worker,
+        work: impl FnOnce(&Writer) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
         let result = self.storage(worker)?.write(&|| self.write_gate(), work);
         match result {
             // A lock held past the busy timeout while the flag is up is the maintenance drain.
-            Err(ApiError::DatabaseBusy) => Err(self.write_gate().err().unwrap_or(ApiError::DatabaseBusy)),
+            Err(ApiError::DatabaseBusy) => {
+                Err(self.write_gate().err().unwrap_or(ApiError::DatabaseBusy))
+            }
             other => other,
         }
     }
 
-    fn route(&self, worker: &mut Worker, req: &Request, method: &str, route: Route, body: Option<Vec<u8>>) -> Result<Response, ApiError> {
+    fn route(
+        &self,
+        worker: &mut Worker,
+        req: &Request,
+        method: &str,
+        route: Route,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response, ApiError> {
         match (route, method) {
             (Route::Ping, _) => Ok(Response::text(200, "text/plain; charset=utf-8", "pong")),
             (Route::Health, _) => {
-                let ok = self.storage(worker).map(|s| s.ping().is_ok()).unwrap_or(false);
+                let ok = self
+                    .storage(worker)
+                    .map(|s| s.ping().is_ok())
+                    .unwrap_or(false);
                 let (status, state) = if ok { (200, "ok") } else { (503, "error") };
                 let mut r = Response::text(status, "application/health+json", "");
                 r.body = serde_json::to_vec(&json!({ "status": state })).expect("static JSON");
@@ -320,7 +379,9 @@ impl App {
                 }
             }
             (Route::Collection(name), _) => {
-                if !is_collection_name(&name) || !self.write(worker, |w| Ok(w.delete_collection(&name)?))? {
+                if !is_collection_name(&name)
+                    || !self.write(worker, |w| Ok(w.delete_collection(&name)?))?
+                {
                     return Err(ApiError::Forbidden);
                 }
                 Ok(Response::empty(204))
@@ -330,14 +391,21 @@ impl App {
             (Route::Items(c), "PATCH") => self.update_batch(worker, req, &c, body),
             (Route::Items(c), _) => self.delete_batch(worker, &c, body),
             (Route::Item(c, id), "GET") => {
-                let id = self.known_collection(worker, &c).and_then(|()| parse_path_id(&id))?;
+                let id = self
+                    .known_collection(worker, &c)
+                    .and_then(|()| parse_path_id(&id))?;
                 let query = Query::from_query_string(&req.query)?;
-                let item = self.storage(worker)?.read_item(&c, id)?.ok_or(ApiError::Forbidden)?;
+                let item = self
+                    .storage(worker)?
+                    .read_item(&c, id)?
+                    .ok_or(ApiError::Forbidden)?;
                 Ok(data(project(item, &query.fields)))
             }
             (Route::Item(c, id), "PATCH") => self.update_one(worker, req, &c, &id, body),
             (Route::Item(c, id), _) => {
-                let id = self.known_collection(worker, &c).and_then(|()| parse_path_id(&id))?;
+                let id = self
+                    .known_collection(worker, &c)
+                    .and_then(|()| parse_path_id(&id))?;
                 self.write(worker, |w| {
                     ensure_collection(w, &c)?;
                     w.delete_items(&c, &[id])
@@ -356,11 +424,19 @@ impl App {
         }
     }
 
-    fn create_collection(&self, worker: &mut Worker, body: Option<Vec<u8>>) -> Result<Response, ApiError> {
+    fn create_collection(
+        &self,
+        worker: &mut Worker,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response, ApiError> {
         let body = parse_json(body)?;
         let name = match body.get("collection") {
             Some(Value::String(name)) => name.clone(),
-            _ => return Err(ApiError::InvalidPayload("\"collection\" must be a string.".into())),
+            _ => {
+                return Err(ApiError::InvalidPayload(
+                    "\"collection\" must be a string.".into(),
+                ))
+            }
         };
         if !body.is_object() || !is_collection_name(&name) {
             return Err(ApiError::InvalidPayload(format!(
@@ -370,16 +446,27 @@ impl App {
         }
         let now = maintenance::rfc3339(std::time::SystemTime::now());
         if !self.write(worker, |w| Ok(w.create_collection(&name, &now)?))? {
-            return Err(ApiError::InvalidPayload(format!("Collection \"{name}\" already exists.")));
+            return Err(ApiError::InvalidPayload(format!(
+                "Collection \"{name}\" already exists."
+            )));
         }
         Ok(data(collection_json(&name)))
     }
 
-    fn list_items(&self, worker: &mut Worker, req: &Request, c: &str) -> Result<Response, ApiError> {
+    fn list_items(
+        &self,
+        worker: &mut Worker,
+        req: &Request,
+        c: &str,
+    ) -> Result<Response, ApiError> {
         self.known_collection(worker, c)?;
         let query = Query::from_query_string(&req.query)?;
         let page = self.storage(worker)?.read_items(c, &query, DEFAULT_LIMIT)?;
-        let items: Vec<Value> = page.items.into_iter().map(|i| project(i, &query.fields)).collect();
+        let items: Vec<Value> = page
+            .items
+            .into_iter()
+            .map(|i| project(i, &query.fields))
+            .collect();
         let mut envelope = Map::new();
         envelope.insert("data".into(), Value::Array(items));
         if query.total_count || query.filter_count {
@@ -395,7 +482,13 @@ impl App {
         Ok(Response::json(200, &Value::Object(envelope)))
     }
 
-    fn create_items(&self, worker: &mut Worker, req: &Request, c: &str, body: Option<Vec<u8>>) -> Result<Response, ApiError> {
+    fn create_items(
+        &self,
+        worker: &mut Worker,
+        req: &Request,
+        c: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response, ApiError> {
         self.known_collection(worker, c)?;
         let body = parse_json(body)?;
         let query = Query::from_query_string(&req.query)?;
@@ -405,13 +498,19 @@ impl App {
                 let mut items = Vec::with_capacity(list.len());
                 for v in list {
                     let Value::Object(item) = v else {
-                        return Err(ApiError::InvalidPayload("Every item must be an object.".into()));
+                        return Err(ApiError::InvalidPayload(
+                            "Every item must be an object.".into(),
+                        ));
                     };
                     items.push(split_id(item)?);
                 }
                 (items, true)
             }
-            _ => return Err(ApiError::InvalidPayload("Send an item object or an array of items.".into())),
+            _ => {
+                return Err(ApiError::InvalidPayload(
+                    "Send an item object or an array of items.".into(),
+                ))
+            }
         };
         let created = self.write(worker, |w| {
             ensure_collection(w, c)?;
@@ -421,15 +520,28 @@ impl App {
         Ok(answer_items(created, many, &query.fields))
     }
 
-    fn update_one(&self, worker: &mut Worker, req: &Request, c: &str, raw_id: &str, body: Option<Vec<u8>>) -> Result<Response, ApiError> {
-        let id = self.known_collection(worker, c).and_then(|()| parse_path_id(raw_id))?;
+    fn update_one(
+        &self,
+        worker: &mut Worker,
+        req: &Request,
+        c: &str,
+        raw_id: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response, ApiError> {
+        let id = self
+            .known_collection(worker, c)
+            .and_then(|()| parse_path_id(raw_id))?;
         let query = Query::from_query_string(&req.query)?;
         let Value::Object(patch) = parse_json(body)? else {
-            return Err(ApiError::InvalidPayload("Send an object of the fields to change.".into()));
+            return Err(ApiError::InvalidPayload(
+                "Send an object of the fields to change.".into(),
+            ));
         };
         if let Some(body_id) = patch.get("id") {
             if body_id.as_i64() != Some(id) {
-                return Err(ApiError::InvalidPayload("The \"id\" in the body differs from the one in the path.".into()));
+                return Err(ApiError::InvalidPayload(
+                    "The \"id\" in the body differs from the one in the path.".into(),
+                ));
             }
         }
         let updated = self.write(worker, |w| {
@@ -440,7 +552,13 @@ impl App {
         Ok(answer_items(updated, false, &query.fields))
     }
 
-    fn update_batch(&self, worker: &mut Worker, req: &Request, c: &str, body: Option<Vec<u8>>) -> Result<Response, ApiError> {
+    fn update_batch(
+        &self,
+        worker: &mut Worker,
+        req: &Request,
+        c: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response, ApiError> {
         self.known_collection(worker, c)?;
         let query = Query::from_query_string(&req.query)?;
         let updated = match parse_json(body)? {
@@ -448,10 +566,14 @@ impl App {
                 let mut patches = Vec::with_capacity(list.len());
                 for v in list {
                     let Value::Object(item) = v else {
-                        return Err(ApiError::InvalidPayload("Every item must be an object with an \"id\".".into()));
+                        return Err(ApiError::InvalidPayload(
+                            "Every item must be an object with an \"id\".".into(),
+                        ));
                     };
                     let (Some(id), patch) = split_id(item)? else {
-                        return Err(ApiError::InvalidPayload("Every item must have an \"id\".".into()));
+                        return Err(ApiError::InvalidPayload(
+                            "Every item must have an \"id\".".into(),
+                        ));
                     };
                     patches.push((id, patch));
                 }
@@ -467,10 +589,14 @@ impl App {
             }
             Value::Object(mut map) => {
                 let Some(Value::Object(patch)) = map.remove("data") else {
-                    return Err(ApiError::InvalidPayload("\"data\" must be an object of the fields to change.".into()));
+                    return Err(ApiError::InvalidPayload(
+                        "\"data\" must be an object of the fields to change.".into(),
+                    ));
                 };
                 if patch.contains_key("id") {
-                    return Err(ApiError::InvalidPayload("\"data\" must not change \"id\".".into()));
+                    return Err(ApiError::InvalidPayload(
+                        "\"data\" must not change \"id\".".into(),
+                    ));
                 }
                 let selector = Selector::from_body(map)?;
                 self.write(worker, |w| {
@@ -480,17 +606,30 @@ impl App {
                     w.read_items(c, &ids)
                 })?
             }
-            _ => return Err(ApiError::InvalidPayload("Send an array of items, or {\"keys\"|\"query\", \"data\"}.".into())),
+            _ => {
+                return Err(ApiError::InvalidPayload(
+                    "Send an array of items, or {\"keys\"|\"query\", \"data\"}.".into(),
+                ))
+            }
         };
         Ok(answer_items(updated, true, &query.fields))
     }
 
-    fn delete_batch(&self, worker: &mut Worker, c: &str, body: Option<Vec<u8>>) -> Result<Response, ApiError> {
+    fn delete_batch(
+        &self,
+        worker: &mut Worker,
+        c: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response, ApiError> {
         self.known_collection(worker, c)?;
         let selector = match parse_json(body)? {
             keys @ Value::Array(_) => Selector::Keys(parse_keys(&keys)?),
             Value::Object(map) => Selector::from_body(map)?,
-            _ => return Err(ApiError::InvalidPayload("Send an array of ids, {\"keys\":[...]} or {\"query\":{...}}.".into())),
+            _ => {
+                return Err(ApiError::InvalidPayload(
+                    "Send an array of ids, {\"keys\":[...]} or {\"query\":{...}}.".into(),
+                ))
+            }
         };
         self.write(worker, |w| {
             ensure_collection(w, c)?;
@@ -513,10 +652,16 @@ impl Selector {
         let selector = match (map.remove("keys"), map.remove("query")) {
             (Some(keys), None) => Selector::Keys(parse_keys(&keys)?),
             (None, Some(q)) => Selector::Query(Query::from_json(&q)?),
-            _ => return Err(ApiError::InvalidPayload("Give exactly one of \"keys\" and \"query\".".into())),
+            _ => {
+                return Err(ApiError::InvalidPayload(
+                    "Give exactly one of \"keys\" and \"query\".".into(),
+                ))
+            }
         };
         if let Some(extra) = map.keys().next() {
-            return Err(ApiError::InvalidPayload(format!("Unexpected key \"{extra}\".")));
+            return Err(ApiError::InvalidPayload(format!(
+                "Unexpected key \"{extra}\"."
+            )));
         }
         Ok(selector)
     }
@@ -539,12 +684,16 @@ fn ensure_collection(w: &Writer, c: &str) -> Result<(), ApiError> {
 
 fn parse_json(body: Option<Vec<u8>>) -> Result<Value, ApiError> {
     let Some(bytes) = body.filter(|b| !b.iter().all(u8::is_ascii_whitespace)) else {
-        return Err(ApiError::InvalidPayload("The request body is empty.".into()));
+        return Err(ApiError::InvalidPayload(
+            "The request body is empty.".into(),
+        ));
     };
     match serde_json::from_slice(&bytes) {
         Ok(Value::Null) => Err(ApiError::InvalidPayload("The body is null.".into())),
         Ok(v) => Ok(v),
-        Err(e) => Err(ApiError::InvalidPayload(format!("The body is not valid JSON: {e}."))),
+        Err(e) => Err(ApiError::InvalidPayload(format!(
+            "The body is not valid JSON: {e}."
+        ))),
     }
 }
 
@@ -555,7 +704,9 @@ fn parse_path_id(raw: &str) -> Result<i64, ApiError> {
 
 fn parse_keys(value: &Value) -> Result<Vec<i64>, ApiError> {
     let Value::Array(list) = value else {
-        return Err(ApiError::InvalidPayload("\"keys\" must be an array of ids.".into()));
+        return Err(ApiError::InvalidPayload(
+            "\"keys\" must be an array of ids.".into(),
+        ));
     };
     let ids: Option<Vec<i64>> = list.iter().map(Value::as_i64).collect();
     ids.map(dedup)
@@ -571,7 +722,10 @@ fn dedup(ids: Vec<i64>) -> Vec<i64> {
 fn split_id(mut item: Map<String, Value>) -> Result<(Option<i64>, Map<String, Value>), ApiError> {
     let id = match item.remove("id") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_i64().ok_or_else(|| ApiError::InvalidPayload("\"id\" must be an integer.".into()))?),
+        Some(v) => Some(
+            v.as_i64()
+                .ok_or_else(|| ApiError::InvalidPayload("\"id\" must be an integer.".into()))?,
+        ),
     };
     Ok((id, item))
 }
@@ -611,7 +765,10 @@ mod tests {
     fn routes_parse() {
         assert_eq!(Route::parse("/server/ping"), Some(Route::Ping));
         assert_eq!(Route::parse("/items/a/"), Some(Route::Items("a".into())));
-        assert_eq!(Route::parse("/items/a/1"), Some(Route::Item("a".into(), "1".into())));
+        assert_eq!(
+            Route::parse("/items/a/1"),
+            Some(Route::Item("a".into(), "1".into()))
+        );
         assert_eq!(Route::parse("/items/a%62"), Some(Route::Items("ab".into())));
         assert_eq!(Route::parse("/items/a/1/x"), None);
         assert_eq!(Route::parse("/items"), None);

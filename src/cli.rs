@@ -70,10 +70,15 @@ pub fn main(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> i32 {
     }
 }
 
-fn parse(mut args: pico_args::Arguments, env: &dyn Fn(&str) -> Option<String>) -> Result<Cli, String> {
-    let opt = |args: &mut pico_args::Arguments, name: &'static str| -> Result<Option<String>, String> {
-        args.opt_value_from_str(name).map_err(|e| format!("{name}: {e}"))
-    };
+fn parse(
+    mut args: pico_args::Arguments,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Cli, String> {
+    let opt =
+        |args: &mut pico_args::Arguments, name: &'static str| -> Result<Option<String>, String> {
+            args.opt_value_from_str(name)
+                .map_err(|e| format!("{name}: {e}"))
+        };
     let root = opt(&mut args, "--root")?.or_else(|| env("DIRECTUS_ROOT").filter(|v| !v.is_empty()));
     let db = opt(&mut args, "--db")?.or_else(|| env("DIRECTUS_DB").filter(|v| !v.is_empty()));
     let message = opt(&mut args, "--message")?;
@@ -108,11 +113,21 @@ fn parse(mut args: pico_args::Arguments, env: &dyn Fn(&str) -> Option<String>) -
             let wait = match wait {
                 None => DEFAULT_WAIT,
                 Some(w) => match w.parse::<f64>() {
-                    Ok(s) if s.is_finite() && (0.0..=86_400.0).contains(&s) => Duration::from_secs_f64(s),
-                    _ => return Err(format!("--wait: \"{w}\" is not a number of seconds (0 to 86400)")),
+                    Ok(s) if s.is_finite() && (0.0..=86_400.0).contains(&s) => {
+                        Duration::from_secs_f64(s)
+                    }
+                    _ => {
+                        return Err(format!(
+                            "--wait: \"{w}\" is not a number of seconds (0 to 86400)"
+                        ))
+                    }
                 },
             };
-            Cmd::On { message, retry, wait }
+            Cmd::On {
+                message,
+                retry,
+                wait,
+            }
         }
         "maintenance:off" | "maintenance:status" => {
             only_for("--message", message.is_some(), &command)?;
@@ -134,14 +149,22 @@ fn parse(mut args: pico_args::Arguments, env: &dyn Fn(&str) -> Option<String>) -
 fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let flag = maintenance::flag_path(&cli.root);
     match &cli.cmd {
-        Cmd::On { message, retry, wait } => on(&cli, &flag, message.clone(), *retry, *wait, out, err),
+        Cmd::On {
+            message,
+            retry,
+            wait,
+        } => on(&cli, &flag, message.clone(), *retry, *wait, out, err),
         Cmd::Off => match maintenance::remove_flag(&flag) {
             Ok(true) => {
                 let _ = writeln!(out, "Maintenance mode is off. Removed {}", flag.display());
                 0
             }
             Ok(false) => {
-                let _ = writeln!(out, "Maintenance mode was already off (no {}).", flag.display());
+                let _ = writeln!(
+                    out,
+                    "Maintenance mode was already off (no {}).",
+                    flag.display()
+                );
                 0
             }
             Err(e) => {
@@ -177,7 +200,11 @@ fn status(flag: &Path, as_json: bool, out: &mut dyn Write, err: &mut dyn Write) 
         let _ = writeln!(out, "{value}");
     } else if on {
         let _ = writeln!(out, "Maintenance mode is on. Flag: {}", flag.display());
-        let _ = writeln!(out, "  since:   {}", notice.since().unwrap_or("(not recorded)"));
+        let _ = writeln!(
+            out,
+            "  since:   {}",
+            notice.since().unwrap_or("(not recorded)")
+        );
         let _ = writeln!(out, "  message: {}", notice.message());
         match notice.retry_after() {
             Some(s) => writeln!(out, "  retry:   {s} s"),
@@ -185,7 +212,11 @@ fn status(flag: &Path, as_json: bool, out: &mut dyn Write, err: &mut dyn Write) 
         }
         .ok();
     } else {
-        let _ = writeln!(out, "Maintenance mode is off (serving). Flag: {} (absent)", flag.display());
+        let _ = writeln!(
+            out,
+            "Maintenance mode is off (serving). Flag: {} (absent)",
+            flag.display()
+        );
     }
     if on {
         3
@@ -227,13 +258,23 @@ fn on(
             if !maintenance::probe(flag).is_on() {
                 return 1;
             }
-            let _ = writeln!(err, "directus: the flag path exists, so maintenance is on regardless");
+            let _ = writeln!(
+                err,
+                "directus: the flag path exists, so maintenance is on regardless"
+            );
         }
     }
     if was_on {
-        let _ = writeln!(out, "Maintenance mode was already on. Flag: {}", flag.display());
+        let _ = writeln!(
+            out,
+            "Maintenance mode was already on. Flag: {}",
+            flag.display()
+        );
         if !write_needed {
-            let _ = writeln!(out, "  (the flag is not a regular file, so its message was left as it is)");
+            let _ = writeln!(
+                out,
+                "  (the flag is not a regular file, so its message was left as it is)"
+            );
         } else {
             let _ = writeln!(out, "  message: {}", notice.message());
         }
@@ -249,7 +290,10 @@ fn on(
             let same = std::fs::canonicalize(&given).ok().as_ref() == Some(server);
             (given, (!same).then(|| server.clone()))
         }
-        (Some(given), None) => (config::absolute(&config::database_path(&cli.root, Some(given))), None),
+        (Some(given), None) => (
+            config::absolute(&config::database_path(&cli.root, Some(given))),
+            None,
+        ),
         (None, Some(server)) => (server.clone(), None),
         (None, None) => (config::database_path(&cli.root, None), None),
     };

@@ -129,7 +129,9 @@ pub fn parse_server_args(
             .map_err(|_| format!("--port: \"{p}\" is not a port number (0-65535)"))?,
     };
     let workers = match workers {
-        None => std::thread::available_parallelism().map_or(4, |n| n.get() * 4).clamp(4, 64),
+        None => std::thread::available_parallelism()
+            .map_or(4, |n| n.get() * 4)
+            .clamp(4, 64),
         Some(w) => match w.parse::<usize>() {
             Ok(n) if (1..=1024).contains(&n) => n,
             _ => return Err(format!("--workers: \"{w}\" is not a number from 1 to 1024")),
@@ -150,8 +152,8 @@ pub fn parse_server_args(
     };
     printable("--token", &token)?;
     printable("--cors-origin", &cors_origin)?;
-    let allow_public_without_token =
-        public_flag || env("DIRECTUS_ALLOW_PUBLIC_WITHOUT_TOKEN").is_some_and(|v| v == "1" || v == "true");
+    let allow_public_without_token = public_flag
+        || env("DIRECTUS_ALLOW_PUBLIC_WITHOUT_TOKEN").is_some_and(|v| v == "1" || v == "true");
     if token.is_none() && !host.is_loopback() && !allow_public_without_token {
         return Err(format!(
             "refusing to bind {host} without a token: set --token (or DIRECTUS_TOKEN), or pass \
@@ -177,8 +179,10 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str], vars: &[(&str, &str)]) -> Result<Command, String> {
-        let vars: Vec<(String, String)> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let env = move |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         parse_server_args(args.iter().map(OsString::from).collect(), &env)
     }
@@ -197,7 +201,10 @@ mod tests {
         assert_eq!(c.db, PathBuf::from("/srv/a/data/directus.db"));
         let c = run(&["--root", "/srv/a"], &[("DIRECTUS_PORT", "9000")]);
         assert_eq!(c.port, 9000);
-        let c = run(&["--root", "/srv/a", "--port", "0"], &[("DIRECTUS_PORT", "9000")]);
+        let c = run(
+            &["--root", "/srv/a", "--port", "0"],
+            &[("DIRECTUS_PORT", "9000")],
+        );
         assert_eq!(c.port, 0);
         let c = run(&["--root", "/srv/a", "--db", "x.db"], &[]);
         assert_eq!(c.db, PathBuf::from("/srv/a/x.db"));

@@ -77,9 +77,7 @@ impl ApiError {
                     .to_string()
             }
             ApiError::Maintenance(notice) => notice.message().to_string(),
-            ApiError::DatabaseBusy => {
-                "The database is busy. Try again in a moment.".to_string()
-            }
+            ApiError::DatabaseBusy => "The database is busy. Try again in a moment.".to_string(),
             ApiError::Internal(_) => "An unexpected error occurred.".to_string(),
         }
     }

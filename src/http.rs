@@ -42,7 +42,11 @@ pub struct HttpServer {
 
 impl HttpServer {
     /// Starts `count` workers serving `app` on the listener.
-    pub fn start(listener: TcpListener, app: Arc<App>, count: usize) -> std::io::Result<HttpServer> {
+    pub fn start(
+        listener: TcpListener,
+        app: Arc<App>,
+        count: usize,
+    ) -> std::io::Result<HttpServer> {
         let server = tiny_http::Server::from_listener(listener, None)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let server = Arc::new(server);
@@ -50,7 +54,8 @@ impl HttpServer {
         let ids = Arc::new(RequestIds::new());
         let mut workers = Vec::with_capacity(count);
         for i in 0..count {
-            let (server, app, stopping, ids) = (server.clone(), app.clone(), stopping.clone(), ids.clone());
+            let (server, app, stopping, ids) =
+                (server.clone(), app.clone(), stopping.clone(), ids.clone());
             let handle = std::thread::Builder::new()
                 .name(format!("worker-{i}"))
                 .spawn(move || work(&server, &app, &stopping, &ids))?;
@@ -104,7 +109,11 @@ impl RequestIds {
     }
 
     fn next(&self) -> String {
-        format!("{:08x}-{:06x}", self.prefix, self.next.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "{:08x}-{:06x}",
+            self.prefix,
+            self.next.fetch_add(1, Ordering::Relaxed)
+        )
     }
 }
 
@@ -154,7 +163,11 @@ fn serve(mut rq: tiny_http::Request, app: &App, worker: &mut Worker, ids: &Reque
     let response = outcome.unwrap_or_else(|_| {
         // The panic message was already printed by the hook; the connection may be mid-transaction.
         worker.reset();
-        log::error!("request {request_id} {} {}: handler panicked", request.method, request.path);
+        log::error!(
+            "request {request_id} {} {}: handler panicked",
+            request.method,
+            request.path
+        );
         ApiError::Internal("handler panicked".into()).into_response(&request_id)
     });
     let status = response.status;
@@ -178,7 +191,12 @@ fn to_wire(rq: &tiny_http::Request) -> Request {
     let headers: Vec<(String, String)> = rq
         .headers()
         .iter()
-        .map(|h| (h.field.as_str().as_str().to_string(), h.value.as_str().to_string()))
+        .map(|h| {
+            (
+                h.field.as_str().as_str().to_string(),
+                h.value.as_str().to_string(),
+            )
+        })
         .collect();
     let chunked = headers
         .iter()

@@ -303,7 +303,9 @@ mod tests {
 
     #[test]
     fn parses_full_notice() {
-        let n = Notice::parse(br#"{"message":"Upgrading","retry_after":600,"since":"2026-11-24T10:00:00Z"}"#);
+        let n = Notice::parse(
+            br#"{"message":"Upgrading","retry_after":600,"since":"2026-11-24T10:00:00Z"}"#,
+        );
         assert_eq!(n.message(), "Upgrading");
         assert_eq!(n.retry_after(), Some(600));
         assert_eq!(n.since(), Some("2026-11-24T10:00:00Z"));

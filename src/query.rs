@@ -149,7 +149,9 @@ impl Query {
     /// Parses a `query` object from a batch body (`PATCH`/`DELETE /items/:c`).
     pub fn from_json(value: &Value) -> Result<Query, ApiError> {
         let Value::Object(map) = value else {
-            return Err(ApiError::InvalidPayload("\"query\" must be an object.".into()));
+            return Err(ApiError::InvalidPayload(
+                "\"query\" must be an object.".into(),
+            ));
         };
         let mut query = Query::default();
         for (key, value) in map {
@@ -159,7 +161,11 @@ impl Query {
                 "search" => match value {
                     Value::String(s) => query.search = Some(s.clone()),
                     Value::Null => {}
-                    _ => return Err(ApiError::InvalidQuery("\"search\" must be a string.".into())),
+                    _ => {
+                        return Err(ApiError::InvalidQuery(
+                            "\"search\" must be a string.".into(),
+                        ))
+                    }
                 },
                 "sort" => query.sort = strings_or_csv(value, parse_sort_csv)?,
                 "limit" => query.limit = Some(parse_limit(&json_number_text(value)?)?),
@@ -167,7 +173,8 @@ impl Query {
                     query.offset = Some(parse_unsigned("offset", &json_number_text(value)?, 0)?)
                 }
                 "page" => query.page = Some(parse_unsigned("page", &json_number_text(value)?, 1)?),
-                "meta" => query.set_meta(&strings_or_csv(value, |s| Ok(vec![s.to_string()]))?.join(","))?,
+                "meta" => query
+                    .set_meta(&strings_or_csv(value, |s| Ok(vec![s.to_string()]))?.join(","))?,
                 other => {
                     return Err(ApiError::InvalidQuery(format!(
                         "Unknown query parameter \"{other}\"."
@@ -215,7 +222,9 @@ pub fn parse_pairs(raw: &str) -> Result<Vec<(String, String)>, ApiError> {
     let mut pairs = Vec::new();
     for part in raw.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        let bad = || ApiError::InvalidQuery("The query string is not valid percent-encoded UTF-8.".into());
+        let bad = || {
+            ApiError::InvalidQuery("The query string is not valid percent-encoded UTF-8.".into())
+        };
         pairs.push((
             percent_decode(k, true).ok_or_else(bad)?,
             percent_decode(v, true).ok_or_else(bad)?,
@@ -299,7 +308,9 @@ fn strings_or_csv<T>(
             }
             Ok(out)
         }
-        _ => Err(ApiError::InvalidQuery("Expected a string or a list of strings.".into())),
+        _ => Err(ApiError::InvalidQuery(
+            "Expected a string or a list of strings.".into(),
+        )),
     }
 }
 
@@ -381,7 +392,9 @@ fn parse_filter(
     budget: &mut usize,
 ) -> Result<Filter, ApiError> {
     if depth > MAX_FILTER_DEPTH {
-        return Err(ApiError::InvalidQuery("The filter is nested too deeply.".into()));
+        return Err(ApiError::InvalidQuery(
+            "The filter is nested too deeply.".into(),
+        ));
     }
     let Value::Object(map) = value else {
         return Err(ApiError::InvalidQuery("A filter must be an object.".into()));
@@ -447,11 +460,18 @@ fn logical_children(value: &Value, brackets: bool) -> Result<Vec<&Value>, ApiErr
             indexed.sort_by_key(|(i, _)| *i);
             Ok(indexed.into_iter().map(|(_, v)| v).collect())
         }
-        _ => Err(ApiError::InvalidQuery("_and and _or take a list of filters.".into())),
+        _ => Err(ApiError::InvalidQuery(
+            "_and and _or take a list of filters.".into(),
+        )),
     }
 }
 
-fn parse_condition(field: &str, op: &str, operand: &Value, brackets: bool) -> Result<Filter, ApiError> {
+fn parse_condition(
+    field: &str,
+    op: &str,
+    operand: &Value,
+    brackets: bool,
+) -> Result<Filter, ApiError> {
     // Each `_n*` operator is the exact complement of its positive form.
     let (positive, negated) = match op {
         "_neq" => ("_eq", true),
@@ -502,20 +522,29 @@ fn parse_condition(field: &str, op: &str, operand: &Value, brackets: bool) -> Re
             };
             let needle = needle.clone();
             match positive {
-                "_contains" => Cond::Contains { needle, fold: false },
+                "_contains" => Cond::Contains {
+                    needle,
+                    fold: false,
+                },
                 "_icontains" => Cond::Contains { needle, fold: true },
-                "_starts_with" => Cond::StartsWith { needle, fold: false },
+                "_starts_with" => Cond::StartsWith {
+                    needle,
+                    fold: false,
+                },
                 "_istarts_with" => Cond::StartsWith { needle, fold: true },
-                "_ends_with" => Cond::EndsWith { needle, fold: false },
+                "_ends_with" => Cond::EndsWith {
+                    needle,
+                    fold: false,
+                },
                 _ => Cond::EndsWith { needle, fold: true },
             }
         }
         "_between" => {
             let list = scalar_list(operand, brackets).ok_or_else(|| bad("two values"))?;
             match <[Scalar; 2]>::try_from(list) {
-                Ok([a @ Scalar::Int(_) | a @ Scalar::Float(_), b @ Scalar::Int(_) | b @ Scalar::Float(_)]) => {
-                    Cond::Between(a, b)
-                }
+                Ok(
+                    [a @ Scalar::Int(_) | a @ Scalar::Float(_), b @ Scalar::Int(_) | b @ Scalar::Float(_)],
+                ) => Cond::Between(a, b),
                 Ok([a @ Scalar::Str(_), b @ Scalar::Str(_)]) => Cond::Between(a, b),
                 _ => return Err(bad("two numbers or two strings")),
             }
@@ -527,7 +556,11 @@ fn parse_condition(field: &str, op: &str, operand: &Value, brackets: bool) -> Re
         }
     };
     let leaf = Filter::Field(field.to_string(), cond);
-    Ok(if negated { Filter::Not(Box::new(leaf)) } else { leaf })
+    Ok(if negated {
+        Filter::Not(Box::new(leaf))
+    } else {
+        leaf
+    })
 }
 
 /// A bracket value typed as Directus types it: booleans, null and numbers are not strings.
@@ -596,7 +629,8 @@ mod tests {
     #[test]
     fn bracket_and_json_forms_agree() {
         let a = Query::from_query_string("filter[views][_gt]=500").unwrap();
-        let b = Query::from_query_string("filter=%7B%22views%22%3A%7B%22_gt%22%3A500%7D%7D").unwrap();
+        let b =
+            Query::from_query_string("filter=%7B%22views%22%3A%7B%22_gt%22%3A500%7D%7D").unwrap();
         assert_eq!(a.filter, Some(field("views", Cond::Gt(Scalar::Int(500)))));
         assert_eq!(a.filter, b.filter);
     }
@@ -610,12 +644,19 @@ mod tests {
                 field("a", Cond::Eq(Scalar::Bool(true))),
                 field(
                     "b",
-                    Cond::In(vec![Scalar::Int(10), Scalar::Str("x".into()), Scalar::Float(1.5)])
+                    Cond::In(vec![
+                        Scalar::Int(10),
+                        Scalar::Str("x".into()),
+                        Scalar::Float(1.5)
+                    ])
                 ),
             ]))
         );
         let q = Query::from_query_string(r#"filter={"a":{"_eq":"10"}}"#).unwrap();
-        assert_eq!(q.filter, Some(field("a", Cond::Eq(Scalar::Str("10".into())))));
+        assert_eq!(
+            q.filter,
+            Some(field("a", Cond::Eq(Scalar::Str("10".into()))))
+        );
     }
 
     #[test]
@@ -646,7 +687,10 @@ mod tests {
         let q = Query::from_query_string("filter[a][_null]=true").unwrap();
         assert_eq!(q.filter, Some(field("a", Cond::Null)));
         let q = Query::from_query_string("filter[a][_nempty]=true").unwrap();
-        assert_eq!(q.filter, Some(Filter::Not(Box::new(field("a", Cond::Empty)))));
+        assert_eq!(
+            q.filter,
+            Some(Filter::Not(Box::new(field("a", Cond::Empty))))
+        );
     }
 
     #[test]
@@ -675,7 +719,10 @@ mod tests {
             "aggregate[count]=*",
         ] {
             assert!(
-                matches!(Query::from_query_string(bad), Err(ApiError::InvalidQuery(_))),
+                matches!(
+                    Query::from_query_string(bad),
+                    Err(ApiError::InvalidQuery(_))
+                ),
                 "{bad} was accepted"
             );
         }
@@ -689,13 +736,16 @@ mod tests {
         }
         deep.push_str("[a][_eq]=1");
         assert!(Query::from_query_string(&deep).is_err());
-        let many: Vec<String> = (0..300).map(|i| format!("filter[_or][{i}][a][_eq]={i}")).collect();
+        let many: Vec<String> = (0..300)
+            .map(|i| format!("filter[_or][{i}][a][_eq]={i}"))
+            .collect();
         assert!(Query::from_query_string(&many.join("&")).is_err());
     }
 
     #[test]
     fn window_and_meta() {
-        let q = Query::from_query_string("limit=10&page=3&offset=7&meta=*&sort=-views,title").unwrap();
+        let q =
+            Query::from_query_string("limit=10&page=3&offset=7&meta=*&sort=-views,title").unwrap();
         assert_eq!(q.window(DEFAULT_LIMIT), (Some(10), 20));
         assert!(q.total_count && q.filter_count);
         assert_eq!(q.sort.len(), 2);

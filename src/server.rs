@@ -27,7 +27,8 @@ pub fn server_file(root: &Path) -> PathBuf {
 /// Runs the server until SIGINT or SIGTERM. Errors are start-up failures.
 pub fn run(config: ServerConfig) -> Result<(), String> {
     if let Some(dir) = config.db.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     // Schema migrations are not API writes: they run even during maintenance (an upgrade).
     let storage = Storage::open(&config.db)
@@ -37,7 +38,9 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
 
     let addr = SocketAddr::new(config.host, config.port);
     let listener = http::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let local = listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the bound address: {e}"))?;
     let url = format!("http://{local}");
 
     let logs = config.root.join("logs");
@@ -47,7 +50,9 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
         .err()
         .map(|e| format!("{}: {e}", logs.display()));
     if let Some(reason) = &logs_broken {
-        log::error!("logs/ is unusable ({reason}); answering every request with 503 until restarted");
+        log::error!(
+            "logs/ is unusable ({reason}); answering every request with 503 until restarted"
+        );
     }
 
     let workers = config.workers;
@@ -69,11 +74,16 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
             .map_err(|e| format!("cannot start the flag watcher: {e}"))?
     };
 
-    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
-        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])
+    .map_err(|e| format!("cannot install signal handlers: {e}"))?;
 
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on {url}").and_then(|()| stdout.flush()).ok();
+    writeln!(stdout, "listening on {url}")
+        .and_then(|()| stdout.flush())
+        .ok();
     drop(stdout);
     log::info!(
         "serving {} with {workers} workers on {url} (root {})",

@@ -14,7 +14,10 @@
 use crate::error::ApiError;
 use crate::query::{Cond, Filter, Query, Scalar};
 use rusqlite::types::Value as Sql;
-use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{
+    params, params_from_iter, Connection, OpenFlags, OptionalExtension, Transaction,
+    TransactionBehavior,
+};
 use serde_json::{Map, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -71,11 +74,14 @@ impl Storage {
 
     /// Applies the migrations the database has not seen, in one `BEGIN IMMEDIATE` transaction.
     fn migrate(&mut self) -> rusqlite::Result<()> {
-        let current = |c: &Connection| c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0));
+        let current =
+            |c: &Connection| c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0));
         if current(&self.conn)? as usize >= MIGRATIONS.len() {
             return Ok(());
         }
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let done = current(&tx)? as usize;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
             tx.execute_batch(sql)?;
@@ -110,7 +116,12 @@ impl Storage {
     }
 
     /// The items a query selects, with the counts it asked for, from one consistent snapshot.
-    pub fn read_items(&mut self, collection: &str, query: &Query, default_limit: i64) -> rusqlite::Result<Page> {
+    pub fn read_items(
+        &mut self,
+        collection: &str,
+        query: &Query,
+        default_limit: i64,
+    ) -> rusqlite::Result<Page> {
         let tx = self.conn.transaction()?;
         let page = read_page(&tx, collection, query, default_limit)?;
         tx.commit()?;
@@ -124,7 +135,9 @@ impl Storage {
         gate: &dyn Fn() -> Result<(), ApiError>,
         work: impl FnOnce(&Writer) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         gate()?;
         let out = work(&Writer { tx: &tx })?;
         tx.commit()?;
@@ -156,15 +169,20 @@ impl Writer<'_> {
     pub fn delete_collection(&self, name: &str) -> rusqlite::Result<bool> {
         self.tx
             .execute("DELETE FROM directus_items WHERE collection = ?1", [name])?;
-        let n = self
-            .tx
-            .execute("DELETE FROM directus_collections WHERE collection = ?1", [name])?;
+        let n = self.tx.execute(
+            "DELETE FROM directus_collections WHERE collection = ?1",
+            [name],
+        )?;
         Ok(n == 1)
     }
 
     /// Inserts items (objects whose `id`, if any, was checked to be an integer) and returns
     /// their ids in order. An `id` that exists is `RECORD_NOT_UNIQUE`.
-    pub fn create_items(&self, collection: &str, items: &[(Option<i64>, Map<String, Value>)]) -> Result<Vec<i64>, ApiError> {
+    pub fn create_items(
+        &self,
+        collection: &str,
+        items: &[(Option<i64>, Map<String, Value>)],
+    ) -> Result<Vec<i64>, ApiError> {
         let mut last_id: i64 = self.tx.query_row(
             "SELECT last_id FROM directus_collections WHERE collection = ?1",
             [collection],
@@ -196,13 +214,18 @@ impl Writer<'_> {
     }
 
     /// Merges `patch` into each item's top-level fields. Any missing id is `FORBIDDEN`.
-    pub fn update_items(&self, collection: &str, ids: &[i64], patch: &Map<String, Value>) -> Result<(), ApiError> {
+    pub fn update_items(
+        &self,
+        collection: &str,
+        ids: &[i64],
+        patch: &Map<String, Value>,
+    ) -> Result<(), ApiError> {
         let mut select = self
             .tx
             .prepare_cached("SELECT data FROM directus_items WHERE collection = ?1 AND id = ?2")?;
-        let mut update = self
-            .tx
-            .prepare_cached("UPDATE directus_items SET data = ?3 WHERE collection = ?1 AND id = ?2")?;
+        let mut update = self.tx.prepare_cached(
+            "UPDATE directus_items SET data = ?3 WHERE collection = ?1 AND id = ?2",
+        )?;
         for id in ids {
             let text: Option<String> = select
                 .query_row(params![collection, id], |r| r.get(0))
@@ -256,7 +279,8 @@ impl Writer<'_> {
 }
 
 fn collection_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
-    let mut stmt = conn.prepare_cached("SELECT 1 FROM directus_collections WHERE collection = ?1")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT 1 FROM directus_collections WHERE collection = ?1")?;
     stmt.exists([name])
 }
 
@@ -288,7 +312,12 @@ fn to_item(id: i64, text: &str) -> rusqlite::Result<Item> {
     Ok(item)
 }
 
-fn read_page(conn: &Connection, collection: &str, query: &Query, default_limit: i64) -> rusqlite::Result<Page> {
+fn read_page(
+    conn: &Connection,
+    collection: &str,
+    query: &Query,
+    default_limit: i64,
+) -> rusqlite::Result<Page> {
     let mut select = Select::new(collection);
     let total_count = if query.total_count {
         let n: i64 = conn.query_row(
@@ -302,7 +331,10 @@ fn read_page(conn: &Connection, collection: &str, query: &Query, default_limit: 
     };
     select.where_clause(query);
     let filter_count = if query.filter_count {
-        let sql = format!("SELECT count(*) FROM directus_items AS d WHERE {}", select.condition);
+        let sql = format!(
+            "SELECT count(*) FROM directus_items AS d WHERE {}",
+            select.condition
+        );
         let n: i64 = conn.query_row(&sql, params_from_iter(select.params.iter()), |r| r.get(0))?;
         Some(n as u64)
     } else {
@@ -356,7 +388,10 @@ impl Select {
         // The name was checked to be plain (letters, digits, `_`, `-`), so quoting it in the
         // JSON path is exact; the path itself is still a bound parameter.
         let p = self.bind(Sql::Text(format!("$.\"{name}\"")));
-        (format!("json_extract(d.data, {p})"), format!("json_type(d.data, {p})"))
+        (
+            format!("json_extract(d.data, {p})"),
+            format!("json_type(d.data, {p})"),
+        )
     }
 
     fn where_clause(&mut self, query: &Query) {
@@ -378,7 +413,9 @@ impl Select {
     fn page_sql(&mut self, columns: &str, query: &Query, default_limit: i64) -> String {
         let (limit, offset) = query.window(default_limit);
         let order = self.order_by(query);
-        let limit = self.bind(Sql::Integer(limit.map_or(-1, |l| l.min(i64::MAX as u64) as i64)));
+        let limit = self.bind(Sql::Integer(
+            limit.map_or(-1, |l| l.min(i64::MAX as u64) as i64),
+        ));
         let offset = self.bind(Sql::Integer(offset.min(i64::MAX as u64) as i64));
         format!(
             "SELECT {columns} FROM directus_items AS d WHERE {} ORDER BY {order} LIMIT {limit} OFFSET {offset}",
@@ -390,7 +427,10 @@ impl Select {
         let mut keys = Vec::new();
         for key in &query.sort {
             let (value, _) = self.field(&key.field);
-            keys.push(format!("{value} {}", if key.descending { "DESC" } else { "ASC" }));
+            keys.push(format!(
+                "{value} {}",
+                if key.descending { "DESC" } else { "ASC" }
+            ));
         }
         keys.push("d.id ASC".to_string());
         keys.join(", ")
@@ -401,7 +441,11 @@ impl Select {
             Filter::And(parts) if parts.is_empty() => "1".to_string(),
             Filter::Or(parts) if parts.is_empty() => "0".to_string(),
             Filter::And(parts) | Filter::Or(parts) => {
-                let joiner = if matches!(filter, Filter::And(_)) { " AND " } else { " OR " };
+                let joiner = if matches!(filter, Filter::And(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
                 let sql: Vec<String> = parts.iter().map(|p| self.filter(p)).collect();
                 format!("({})", sql.join(joiner))
             }
@@ -532,8 +576,11 @@ pub fn drain(db: &Path, wait: Duration) -> Result<DrainReport, DrainError> {
         return Err(DrainError::NoDatabase);
     }
     let started = Instant::now();
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(DrainError::Sqlite)?;
+    let conn = Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(DrainError::Sqlite)?;
     conn.busy_timeout(wait).map_err(DrainError::Sqlite)?;
     match conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;") {
         Ok(()) => {}
@@ -546,7 +593,9 @@ pub fn drain(db: &Path, wait: Duration) -> Result<DrainReport, DrainError> {
     let left = wait.saturating_sub(lock_wait);
     conn.busy_timeout(left).map_err(DrainError::Sqlite)?;
     let (busy, frames): (i64, i64) = conn
-        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .map_err(|e| match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DatabaseBusy) => DrainError::CheckpointBusy,
             _ => DrainError::Sqlite(e),

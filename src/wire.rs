@@ -115,7 +115,7 @@ impl Response {
     pub fn set_json(&mut self, value: &Value) {
         self.body = serde_json::to_vec(value).expect("a serde_json::Value always serializes");
         self.headers.retain(|(n, _)| *n != "Content-Type");
-        self.header("Content-Type", "application/json; charset=utf-8".to_string());
+        self.header("Content-Type", "application/json".to_string());
     }
 
     /// Adds a header. Values must come from the product, never raw from a client or a file.

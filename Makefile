@@ -1,0 +1,21 @@
+# One command per target; anything longer lives in scripts/ or in Rust.
+.PHONY: build run test bench fmt clean
+
+build:
+	cargo build --release --locked
+	install -m 0755 target/release/directus target/release/directus-server bin/
+
+run: build
+	bin/directus-server
+
+test:
+	cargo test --locked --all-targets
+
+bench: build
+	scripts/bench.sh
+
+fmt:
+	cargo fmt
+
+clean:
+	cargo clean

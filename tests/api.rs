@@ -1,0 +1,879 @@
+//! The item API against the real server binary: routes, the query language in both filter
+//! forms, every error code, auth, CORS, and data surviving a restart.
+
+mod common;
+
+use common::{enc, seed, Server};
+use serde_json::{json, Value};
+
+const DATASET: &str = r#"[
+    {"title":"Alpha","views":10,"published":true,"tags":"news","rating":4.5},
+    {"title":"beta","views":1000,"published":false,"tags":"Tech"},
+    {"title":"Gamma 100%","views":500,"published":true,"tags":""},
+    {"title":"delta_x","views":null},
+    {"title":"10","views":"10"},
+    {"views":0}
+]"#;
+
+fn dataset() -> Server {
+    let s = Server::start(&[]);
+    seed(&s, "articles", DATASET);
+    s
+}
+
+/// Runs a bracket-form query and its JSON-form twin; both must select `expected`.
+fn both_forms(s: &Server, bracket: &str, json_filter: Value, expected: &[i64]) {
+    let r = s.get(&format!("/items/articles?fields=id&limit=-1&{bracket}"));
+    assert_eq!(r.status, 200, "{bracket}: {}", r.text());
+    assert_eq!(r.ids(), expected, "bracket form {bracket}");
+    let r = s.get(&format!(
+        "/items/articles?fields=id&limit=-1&filter={}",
+        enc(&json_filter.to_string())
+    ));
+    assert_eq!(r.status, 200, "{json_filter}: {}", r.text());
+    assert_eq!(r.ids(), expected, "JSON form {json_filter}");
+}
+
+#[test]
+fn every_operator_in_both_filter_forms() {
+    let s = dataset();
+    let cases: Vec<(&str, Value, Vec<i64>)> = vec![
+        (
+            "filter[views][_eq]=10",
+            json!({"views":{"_eq":10}}),
+            vec![1],
+        ),
+        (
+            "filter[views][_neq]=10",
+            json!({"views":{"_neq":10}}),
+            vec![2, 3, 4, 5, 6],
+        ),
+        (
+            "filter[views][_lt]=500",
+            json!({"views":{"_lt":500}}),
+            vec![1, 6],
+        ),
+        (
+            "filter[views][_lte]=500",
+            json!({"views":{"_lte":500}}),
+            vec![1, 3, 6],
+        ),
+        (
+            "filter[views][_gt]=500",
+            json!({"views":{"_gt":500}}),
+            vec![2],
+        ),
+        (
+            "filter[views][_gte]=500",
+            json!({"views":{"_gte":500}}),
+            vec![2, 3],
+        ),
+        (
+            "filter[title][_gt]=beta",
+            json!({"title":{"_gt":"beta"}}),
+            vec![4],
+        ),
+        (
+            "filter[views][_in]=10,1000",
+            json!({"views":{"_in":[10,1000]}}),
+            vec![1, 2],
+        ),
+        (
+            "filter[views][_nin]=10,1000",
+            json!({"views":{"_nin":[10,1000]}}),
+            vec![3, 4, 5, 6],
+        ),
+        (
+            "filter[views][_null]=true",
+            json!({"views":{"_null":true}}),
+            vec![4],
+        ),
+        (
+            "filter[title][_null]=true",
+            json!({"title":{"_null":true}}),
+            vec![6],
+        ),
+        (
+            "filter[title][_nnull]=true",
+            json!({"title":{"_nnull":true}}),
+            vec![1, 2, 3, 4, 5],
+        ),
+        (
+            "filter[title][_contains]=lph",
+            json!({"title":{"_contains":"lph"}}),
+            vec![1],
+        ),
+        (
+            "filter[title][_contains]=LPH",
+            json!({"title":{"_contains":"LPH"}}),
+            vec![],
+        ),
+        (
+            "filter[title][_contains]=%25",
+            json!({"title":{"_contains":"%"}}),
+            vec![3],
+        ),
+        (
+            "filter[title][_contains]=_",
+            json!({"title":{"_contains":"_"}}),
+            vec![4],
+        ),
+        (
+            "filter[title][_ncontains]=a",
+            json!({"title":{"_ncontains":"a"}}),
+            vec![5, 6],
+        ),
+        (
+            "filter[title][_icontains]=ALPHA",
+            json!({"title":{"_icontains":"ALPHA"}}),
+            vec![1],
+        ),
+        (
+            "filter[title][_starts_with]=Al",
+            json!({"title":{"_starts_with":"Al"}}),
+            vec![1],
+        ),
+        (
+            "filter[title][_starts_with]=al",
+            json!({"title":{"_starts_with":"al"}}),
+            vec![],
+        ),
+        (
+            "filter[title][_istarts_with]=al",
+            json!({"title":{"_istarts_with":"al"}}),
+            vec![1],
+        ),
+        (
+            "filter[title][_nstarts_with]=Al",
+            json!({"title":{"_nstarts_with":"Al"}}),
+            vec![2, 3, 4, 5, 6],
+        ),
+        (
+            "filter[title][_ends_with]=ta",
+            json!({"title":{"_ends_with":"ta"}}),
+            vec![2],
+        ),
+        (
+            "filter[title][_ends_with]=TA",
+            json!({"title":{"_ends_with":"TA"}}),
+            vec![],
+        ),
+        (
+            "filter[title][_iends_with]=TA",
+            json!({"title":{"_iends_with":"TA"}}),
+            vec![2],
+        ),
+        (
+            "filter[title][_nends_with]=ta",
+            json!({"title":{"_nends_with":"ta"}}),
+            vec![1, 3, 4, 5, 6],
+        ),
+        (
+            "filter[views][_between]=10,500",
+            json!({"views":{"_between":[10,500]}}),
+            vec![1, 3],
+        ),
+        (
+            "filter[views][_nbetween]=10,500",
+            json!({"views":{"_nbetween":[10,500]}}),
+            vec![2, 4, 5, 6],
+        ),
+        (
+            "filter[tags][_empty]=true",
+            json!({"tags":{"_empty":true}}),
+            vec![3, 4, 5, 6],
+        ),
+        (
+            "filter[tags][_nempty]=true",
+            json!({"tags":{"_nempty":true}}),
+            vec![1, 2],
+        ),
+        (
+            "filter[published][_eq]=true",
+            json!({"published":{"_eq":true}}),
+            vec![1, 3],
+        ),
+        (
+            "filter[published][_eq]=false",
+            json!({"published":{"_eq":false}}),
+            vec![2],
+        ),
+        (
+            "filter[rating][_gt]=4.25",
+            json!({"rating":{"_gt":4.25}}),
+            vec![1],
+        ),
+        (
+            "filter[id][_in]=2,3",
+            json!({"id":{"_in":[2,3]}}),
+            vec![2, 3],
+        ),
+        (
+            "filter[_or][0][views][_lt]=100&filter[_or][1][title][_eq]=beta",
+            json!({"_or":[{"views":{"_lt":100}},{"title":{"_eq":"beta"}}]}),
+            vec![1, 2, 6],
+        ),
+        (
+            "filter[_and][0][views][_gte]=10&filter[_and][1][published][_eq]=true",
+            json!({"_and":[{"views":{"_gte":10}},{"published":{"_eq":true}}]}),
+            vec![1, 3],
+        ),
+        (
+            "filter[views][_gte]=10&filter[views][_lte]=500",
+            json!({"views":{"_gte":10,"_lte":500}}),
+            vec![1, 3],
+        ),
+    ];
+    for (bracket, json_filter, expected) in cases {
+        both_forms(&s, bracket, json_filter, &expected);
+    }
+    // A digit string needs the JSON form: the bracket form types it as a number.
+    both_forms(
+        &s,
+        "filter[title][_eq]=10",
+        json!({"title":{"_eq":10}}),
+        &[],
+    );
+    let r = s.get(&format!(
+        "/items/articles?fields=id&filter={}",
+        enc(r#"{"title":{"_eq":"10"}}"#)
+    ));
+    assert_eq!(r.ids(), vec![5]);
+}
+
+#[test]
+fn search_sort_fields_paging_and_meta() {
+    let s = dataset();
+    let ids = |q: &str| s.get(&format!("/items/articles?fields=id&{q}")).ids();
+    assert_eq!(ids("search=ALP"), vec![1]);
+    assert_eq!(ids("search=100%25"), vec![3]);
+    assert_eq!(ids("search=%25"), vec![3]);
+    assert_eq!(ids("search=_"), vec![4]);
+    assert_eq!(ids("search=tech"), vec![2]);
+    // Mixed types: null first ascending, numbers before strings; ties by id.
+    assert_eq!(ids("sort=views"), vec![4, 6, 1, 3, 2, 5]);
+    assert_eq!(ids("sort=-views"), vec![5, 2, 3, 1, 6, 4]);
+    assert_eq!(ids("sort=-published,title"), vec![1, 3, 2, 6, 5, 4]);
+    assert_eq!(ids("limit=2"), vec![1, 2]);
+    assert_eq!(ids("limit=2&offset=3"), vec![4, 5]);
+    assert_eq!(ids("limit=2&page=2&offset=5"), vec![3, 4]);
+    assert_eq!(ids("limit=-1&offset=4"), vec![5, 6]);
+    assert_eq!(ids("limit=0"), Vec::<i64>::new());
+
+    let r = s.get("/items/articles?fields=title,views&limit=1");
+    assert_eq!(r.data(), json!([{"title":"Alpha","views":10}]));
+    let r = s.get("/items/articles?fields[]=title&fields[]=id&limit=1");
+    assert_eq!(r.data(), json!([{"id":1,"title":"Alpha"}]));
+    let r = s.get("/items/articles?filter[views][_gt]=100&meta=*&limit=1");
+    assert_eq!(r.json()["meta"], json!({"total_count":6,"filter_count":2}));
+    assert_eq!(r.ids(), vec![2]);
+    let r = s.get("/items/articles?search=a&meta=filter_count");
+    assert_eq!(r.json()["meta"], json!({"filter_count":4}));
+    let r = s.get("/items/articles/1?fields=title");
+    assert_eq!(r.data(), json!({"title":"Alpha"}));
+    // Values round-trip exactly.
+    let r = s.get("/items/articles/1");
+    assert_eq!(
+        r.data(),
+        json!({"id":1,"title":"Alpha","views":10,"published":true,"tags":"news","rating":4.5})
+    );
+}
+
+#[test]
+fn default_limit_is_100() {
+    let s = Server::start(&[]);
+    let items: Vec<Value> = (0..150).map(|i| json!({"n": i})).collect();
+    seed(&s, "many", &Value::from(items).to_string());
+    assert_eq!(s.get("/items/many").ids().len(), 100);
+    assert_eq!(s.get("/items/many?limit=-1").ids().len(), 150);
+}
+
+#[test]
+fn collections_routes() {
+    let s = Server::start(&[]);
+    assert_eq!(s.get("/collections").data(), json!([]));
+    let r = s.json("POST", "/collections", r#"{"collection":"articles"}"#);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.data()["collection"], "articles");
+    assert_eq!(
+        s.json("POST", "/collections", r#"{"collection":"articles"}"#)
+            .code(),
+        "INVALID_PAYLOAD"
+    );
+    for bad in [
+        r#"{"collection":"directus_users"}"#,
+        r#"{"collection":"1a"}"#,
+        r#"{"collection":"a b"}"#,
+        r#"{"collection":5}"#,
+        "{}",
+        "[]",
+    ] {
+        let r = s.json("POST", "/collections", bad);
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (400, "INVALID_PAYLOAD"),
+            "{bad}"
+        );
+    }
+    seed(&s, "pages", r#"{"title":"x"}"#);
+    let names: Vec<Value> = s
+        .get("/collections")
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["collection"].clone())
+        .collect();
+    assert_eq!(names, vec![json!("articles"), json!("pages")]);
+    assert_eq!(s.get("/collections/pages").data()["collection"], "pages");
+    assert_eq!(s.get("/collections/nope").code(), "FORBIDDEN");
+    assert_eq!(s.get("/collections/directus_users").status, 403);
+    let r = s.req("DELETE", "/collections/pages", &[], None);
+    assert_eq!(r.status, 204);
+    assert!(r.body.is_empty());
+    assert_eq!(s.get("/collections/pages").status, 403);
+    assert_eq!(s.get("/items/pages").status, 403);
+    assert_eq!(s.req("DELETE", "/collections/pages", &[], None).status, 403);
+    // A collection created again starts empty.
+    seed(&s, "pages", "[]");
+    assert_eq!(s.get("/items/pages").data(), json!([]));
+}
+
+#[test]
+fn item_writes_single_and_batch() {
+    let s = Server::start(&[]);
+    seed(&s, "a", r#"[{"t":"one"},{"t":"two"},{"t":"three"}]"#);
+    // Create one answers an object, many an array; ids are assigned in order.
+    let r = s.json("POST", "/items/a", r#"{"t":"four"}"#);
+    assert_eq!(r.data(), json!({"id":4,"t":"four"}));
+    let r = s.json(
+        "POST",
+        "/items/a?fields=id",
+        r#"[{"t":"five"},{"id":10,"t":"ten"},{"t":"eleven"}]"#,
+    );
+    assert_eq!(r.data(), json!([{"id":5},{"id":10},{"id":11}]));
+    // A duplicate id in a batch creates nothing.
+    let r = s.json("POST", "/items/a", r#"[{"t":"x"},{"id":2,"t":"dup"}]"#);
+    assert_eq!((r.status, r.code().as_str()), (400, "RECORD_NOT_UNIQUE"));
+    assert_eq!(
+        s.get("/items/a?fields=id").ids(),
+        vec![1, 2, 3, 4, 5, 10, 11]
+    );
+
+    // PATCH one merges; null is stored; a matching id in the body is fine, a different one is not.
+    let r = s.json("PATCH", "/items/a/1", r#"{"extra":null,"n":1,"id":1}"#);
+    assert_eq!(r.data(), json!({"id":1,"t":"one","extra":null,"n":1}));
+    assert_eq!(
+        s.json("PATCH", "/items/a/1", r#"{"id":2}"#).code(),
+        "INVALID_PAYLOAD"
+    );
+    assert_eq!(
+        s.json("PATCH", "/items/a/1", r#"[{"n":2}]"#).code(),
+        "INVALID_PAYLOAD"
+    );
+    assert_eq!(
+        s.json("PATCH", "/items/a/99", r#"{"n":2}"#).code(),
+        "FORBIDDEN"
+    );
+
+    // PATCH batch: array, keys, query.
+    let r = s.json(
+        "PATCH",
+        "/items/a?fields=id,n",
+        r#"[{"id":2,"n":20},{"id":3,"n":30}]"#,
+    );
+    assert_eq!(r.data(), json!([{"id":2,"n":20},{"id":3,"n":30}]));
+    let r = s.json(
+        "PATCH",
+        "/items/a?fields=id,k",
+        r#"{"keys":[4,5],"data":{"k":true}}"#,
+    );
+    assert_eq!(r.data(), json!([{"id":4,"k":true},{"id":5,"k":true}]));
+    let r = s.json(
+        "PATCH",
+        "/items/a?fields=id",
+        r#"{"query":{"filter":{"k":{"_eq":true}}},"data":{"q":1}}"#,
+    );
+    assert_eq!(r.ids(), vec![4, 5]);
+    // A batch naming a missing id changes nothing.
+    let r = s.json("PATCH", "/items/a", r#"{"keys":[2,99],"data":{"n":0}}"#);
+    assert_eq!(r.code(), "FORBIDDEN");
+    assert_eq!(s.get("/items/a/2").data()["n"], 20);
+    let r = s.json("PATCH", "/items/a", r#"[{"id":2,"n":0},{"id":98,"n":0}]"#);
+    assert_eq!(r.code(), "FORBIDDEN");
+    assert_eq!(s.get("/items/a/2").data()["n"], 20);
+
+    // DELETE one, then batch forms.
+    assert_eq!(s.req("DELETE", "/items/a/11", &[], None).status, 204);
+    assert_eq!(s.get("/items/a/11").code(), "FORBIDDEN");
+    assert_eq!(s.json("DELETE", "/items/a", "[10, 99]").code(), "FORBIDDEN");
+    assert_eq!(s.get("/items/a/10").status, 200);
+    assert_eq!(s.json("DELETE", "/items/a", "[10]").status, 204);
+    assert_eq!(s.json("DELETE", "/items/a", r#"{"keys":[1]}"#).status, 204);
+    assert_eq!(
+        s.json(
+            "DELETE",
+            "/items/a",
+            r#"{"query":{"filter":{"k":{"_eq":true}}}}"#
+        )
+        .status,
+        204
+    );
+    assert_eq!(s.get("/items/a?fields=id").ids(), vec![2, 3]);
+    // Ids are never reused after a delete.
+    assert_eq!(s.json("POST", "/items/a", "{}").data()["id"], 12);
+}
+
+#[test]
+fn error_codes_and_statuses() {
+    let s = Server::start(&["--max-body", "200"]);
+    seed(&s, "a", r#"{"t":"x"}"#);
+    let cases: Vec<(&str, &str, &[(&str, &str)], Option<&str>, u16, &str)> = vec![
+        (
+            "POST",
+            "/items/a",
+            &[("Content-Type", "application/json")],
+            Some("{nope"),
+            400,
+            "INVALID_PAYLOAD",
+        ),
+        (
+            "POST",
+            "/items/a",
+            &[("Content-Type", "application/json")],
+            Some("null"),
+            400,
+            "INVALID_PAYLOAD",
+        ),
+        (
+            "POST",
+            "/items/a",
+            &[("Content-Type", "application/json")],
+            Some("7"),
+            400,
+            "INVALID_PAYLOAD",
+        ),
+        (
+            "POST",
+            "/items/a",
+            &[("Content-Type", "application/json")],
+            Some("[1,2]"),
+            400,
+            "INVALID_PAYLOAD",
+        ),
+        (
+            "POST",
+            "/items/a",
+            &[("Content-Type", "application/json")],
+            Some(r#"{"id":"x"}"#),
+            400,
+            "INVALID_PAYLOAD",
+        ),
+        (
+            "POST",
+            "/items/a",
+            &[("Content-Type", "application/json")],
+            None,
+            400,
+            "INVALID_PAYLOAD",
+        ),
+        (
+            "POST",
+            "/items/a",
+            &[("Content-Type", "application/json; charset=utf-8")],
+            Some("\"x\""),
+            400,
+            "INVALID_PAYLOAD",
+        ),
+        (
+            "POST",
+            "/items/a",
+            &[("Content-Type", "application/json")],
+            Some("{\"t\":\"\u{0}\"\u{1}}"),
+            400,
+            "INVALID_PAYLOAD",
+        ),
+        (
+            "POST",
+            "/items/a",
+            &[("Content-Type", "application/json")],
+            Some(r#"{"id":1}"#),
+            400,
+            "RECORD_NOT_UNIQUE",
+        ),
+        (
+            "GET",
+            "/items/a?filter[t][_nope]=1",
+            &[],
+            None,
+            400,
+            "INVALID_QUERY",
+        ),
+        ("GET", "/items/a?limit=-2", &[], None, 400, "INVALID_QUERY"),
+        ("GET", "/items/a?offset=-1", &[], None, 400, "INVALID_QUERY"),
+        ("GET", "/items/a?page=0", &[], None, 400, "INVALID_QUERY"),
+        ("GET", "/items/a?limit=2.5", &[], None, 400, "INVALID_QUERY"),
+        (
+            "GET",
+            "/items/a?meta=everything",
+            &[],
+            None,
+            400,
+            "INVALID_QUERY",
+        ),
+        (
+            "GET",
+            "/items/a?filter[t][_null]=false",
+            &[],
+            None,
+            400,
+            "INVALID_QUERY",
+        ),
+        (
+            "GET",
+            "/items/a?fields=author.name",
+            &[],
+            None,
+            400,
+            "INVALID_QUERY",
+        ),
+        (
+            "GET",
+            "/items/a?filter=%7B%22t%22",
+            &[],
+            None,
+            400,
+            "INVALID_QUERY",
+        ),
+        (
+            "GET",
+            "/items/a?search=%E2%28",
+            &[],
+            None,
+            400,
+            "INVALID_QUERY",
+        ),
+        ("GET", "/items/nope", &[], None, 403, "FORBIDDEN"),
+        ("GET", "/items/a/99", &[], None, 403, "FORBIDDEN"),
+        ("GET", "/items/a/abc", &[], None, 403, "FORBIDDEN"),
+        ("GET", "/items/a%ZZ", &[], None, 403, "FORBIDDEN"),
+        ("DELETE", "/items/a/99", &[], None, 403, "FORBIDDEN"),
+        (
+            "POST",
+            "/items/nope",
+            &[("Content-Type", "application/json")],
+            Some("{nope"),
+            403,
+            "FORBIDDEN",
+        ),
+        ("GET", "/nope", &[], None, 404, "ROUTE_NOT_FOUND"),
+        ("GET", "/items", &[], None, 404, "ROUTE_NOT_FOUND"),
+        ("PUT", "/items/a", &[], None, 405, "METHOD_NOT_ALLOWED"),
+        ("POST", "/items/a/1", &[], None, 405, "METHOD_NOT_ALLOWED"),
+        ("BREW", "/collections", &[], None, 405, "METHOD_NOT_ALLOWED"),
+        (
+            "POST",
+            "/items/a",
+            &[("Content-Type", "text/plain")],
+            Some("{}"),
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            "POST",
+            "/items/a",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            Some("a=b"),
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            "POST",
+            "/items/a",
+            &[],
+            Some("{}"),
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            "POST",
+            "/items/nope",
+            &[("Content-Type", "text/plain")],
+            Some("{}"),
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+    ];
+    for (method, path, headers, body, status, code) in cases {
+        let r = s.req(method, path, headers, body);
+        assert_eq!(
+            (r.status, r.code()),
+            (status, code.to_string()),
+            "{method} {path} {body:?}: {}",
+            r.text()
+        );
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/json"),
+            "{method} {path}"
+        );
+        assert!(r.header("x-request-id").is_some());
+    }
+    let r = s.req("PUT", "/items/a", &[], None);
+    assert_eq!(
+        r.header("allow"),
+        Some("GET, HEAD, POST, PATCH, DELETE, OPTIONS")
+    );
+    let big = format!(r#"{{"t":"{}"}}"#, "x".repeat(300));
+    let r = s.json("POST", "/items/a", &big);
+    assert_eq!((r.status, r.code().as_str()), (413, "CONTENT_TOO_LARGE"));
+    // 415 wins over 413.
+    let r = s.req(
+        "POST",
+        "/items/a",
+        &[("Content-Type", "text/plain")],
+        Some(&big),
+    );
+    assert_eq!(r.code(), "UNSUPPORTED_MEDIA_TYPE");
+    // Nothing was half-applied by any of the above.
+    assert_eq!(s.get("/items/a?fields=id").ids(), vec![1]);
+}
+
+#[test]
+fn corrupt_row_is_a_500_with_request_id_and_no_detail() {
+    let s = Server::start(&[]);
+    seed(&s, "a", r#"{"t":"x"}"#);
+    let conn = rusqlite::Connection::open(s.db()).unwrap();
+    conn.execute(
+        "UPDATE directus_items SET data = 'not json' WHERE id = 1",
+        [],
+    )
+    .unwrap();
+    let r = s.get("/items/a/1");
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (500, "INTERNAL_SERVER_ERROR")
+    );
+    let id = r.header("x-request-id").unwrap().to_string();
+    assert_eq!(
+        r.json()["errors"][0]["extensions"]["request_id"],
+        id.as_str()
+    );
+    assert!(
+        !r.text().contains("not json") && !r.text().contains("data"),
+        "{}",
+        r.text()
+    );
+    // The server lives on and logged the detail with the request id.
+    assert_eq!(s.get("/server/ping").text(), "pong");
+    let log = s.stderr();
+    assert!(
+        log.lines().any(|l| l.contains(&id) && l.contains("ERROR")),
+        "{log}"
+    );
+}
+
+#[test]
+fn ping_health_head_options_and_bodyless_json() {
+    let s = Server::start(&[]);
+    seed(&s, "a", r#"{"t":"x"}"#);
+    let r = s.get("/server/ping");
+    assert_eq!((r.status, r.text().as_str()), (200, "pong"));
+    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+    let r = s.get("/server/health");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/health+json"));
+    assert_eq!(r.json(), json!({"status":"ok"}));
+    let r = s.req("HEAD", "/items/a", &[], None);
+    assert_eq!(r.status, 200);
+    assert!(r.body.is_empty());
+    let r = s.req("OPTIONS", "/items/a/1", &[], None);
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("allow"), Some("GET, HEAD, PATCH, DELETE, OPTIONS"));
+    // The SDK sends Content-Type: application/json on bodyless requests.
+    let ct = [("Content-Type", "application/json")];
+    assert_eq!(s.req("GET", "/items/a", &ct, None).status, 200);
+    assert_eq!(s.req("GET", "/items/a/1", &ct, None).status, 200);
+    assert_eq!(s.req("DELETE", "/items/a/1", &ct, None).status, 204);
+    assert_eq!(s.req("GET", "/server/ping", &ct, None).status, 200);
+    // Keep-alive: many requests on one connection, including error answers.
+    let mut c = s.client();
+    for i in 0..20 {
+        let path = if i % 2 == 0 { "/items/a" } else { "/nope" };
+        let r = c.send("GET", path, &[], None);
+        assert_eq!(r.status, if i % 2 == 0 { 200 } else { 404 });
+    }
+}
+
+#[test]
+fn token_auth() {
+    let s = Server::start(&["--token", "s3cret-token"]);
+    let bearer = [("Authorization", "Bearer s3cret-token")];
+    let r = s.req(
+        "POST",
+        "/collections",
+        &[
+            ("Authorization", "Bearer s3cret-token"),
+            ("Content-Type", "application/json"),
+        ],
+        Some(r#"{"collection":"a"}"#),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(s.req("GET", "/items/a", &bearer, None).status, 200);
+    assert_eq!(s.get("/items/a?access_token=s3cret-token").status, 200);
+    assert_eq!(s.get("/items/a").code(), "FORBIDDEN");
+    assert_eq!(s.get("/server/health").code(), "FORBIDDEN");
+    assert_eq!(s.get("/server/ping").text(), "pong");
+    let wrong = [("Authorization", "Bearer nope")];
+    assert_eq!(
+        s.req("GET", "/items/a", &wrong, None).code(),
+        "INVALID_CREDENTIALS"
+    );
+    assert_eq!(s.get("/items/a?access_token=s3cret-tokeN").status, 401);
+    // Wrong token beats unknown route; missing token loses to it.
+    assert_eq!(s.req("GET", "/nope", &wrong, None).status, 401);
+    assert_eq!(s.get("/nope").status, 404);
+    assert_eq!(s.req("PUT", "/items/a", &[], None).status, 405);
+    // Both ways at once is a bad request.
+    let r = s.req("GET", "/items/a?access_token=s3cret-token", &bearer, None);
+    assert_eq!((r.status, r.code().as_str()), (400, "INVALID_PAYLOAD"));
+    // Missing token beats 415.
+    assert_eq!(
+        s.req(
+            "POST",
+            "/items/a",
+            &[("Content-Type", "text/plain")],
+            Some("x")
+        )
+        .status,
+        403
+    );
+    let log = s.stderr();
+    assert!(!log.contains("s3cret"), "the token reached the log:\n{log}");
+    assert!(log.contains("GET /items/a 200"), "no access line:\n{log}");
+}
+
+#[test]
+fn token_sent_to_a_server_without_one_is_ignored() {
+    let s = Server::start(&[]);
+    assert_eq!(
+        s.req(
+            "GET",
+            "/collections",
+            &[("Authorization", "Bearer whatever")],
+            None
+        )
+        .status,
+        200
+    );
+}
+
+#[test]
+fn cors() {
+    let s = Server::start(&["--cors-origin", "http://app.example", "--token", "t"]);
+    let pre = s.req(
+        "OPTIONS",
+        "/items/anything",
+        &[
+            ("Origin", "http://app.example"),
+            ("Access-Control-Request-Method", "POST"),
+            (
+                "Access-Control-Request-Headers",
+                "authorization, content-type",
+            ),
+        ],
+        None,
+    );
+    assert_eq!(pre.status, 204);
+    assert_eq!(
+        pre.header("access-control-allow-origin"),
+        Some("http://app.example")
+    );
+    assert_eq!(
+        pre.header("access-control-allow-methods"),
+        Some("GET, POST, PATCH, DELETE, OPTIONS")
+    );
+    assert_eq!(
+        pre.header("access-control-allow-headers"),
+        Some("authorization, content-type")
+    );
+    assert_eq!(pre.header("access-control-max-age"), Some("600"));
+    for (path, status) in [("/server/ping", 200), ("/items/a", 403), ("/nope", 404)] {
+        let r = s.req("GET", path, &[("Origin", "http://app.example")], None);
+        assert_eq!(r.status, status);
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("http://app.example"),
+            "{path}"
+        );
+        assert_eq!(
+            r.header("access-control-expose-headers"),
+            Some("Retry-After, X-Request-Id")
+        );
+    }
+    assert!(s
+        .get("/server/ping")
+        .header("access-control-allow-origin")
+        .is_none());
+
+    let plain = Server::start(&[]);
+    let r = plain.req(
+        "OPTIONS",
+        "/items/a",
+        &[
+            ("Origin", "http://x"),
+            ("Access-Control-Request-Method", "GET"),
+        ],
+        None,
+    );
+    assert!(r
+        .headers
+        .iter()
+        .all(|(n, _)| !n.to_ascii_lowercase().starts_with("access-control")));
+    assert_eq!(r.status, 204);
+}
+
+#[test]
+fn data_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path(), &[]);
+    seed(&s, "a", r#"[{"t":"kept"},{"t":"also"}]"#);
+    assert!(s.root.join("logs/server.json").exists());
+    assert!(s.terminate().success());
+    assert!(
+        !s.root.join("logs/server.json").exists(),
+        "server.json left after a clean exit"
+    );
+    let s = Server::start_in(dir.path(), &[]);
+    assert_eq!(
+        s.get("/items/a").data(),
+        json!([{"id":1,"t":"kept"},{"id":2,"t":"also"}])
+    );
+}
+
+#[test]
+fn hostile_names_and_values_are_data() {
+    let s = Server::start(&[]);
+    seed(
+        &s,
+        "a",
+        r#"[{"t":"x'); DROP TABLE directus_items; --","n":1}]"#,
+    );
+    let evil = enc("x'); DROP TABLE directus_items; --");
+    assert_eq!(
+        s.get(&format!("/items/a?fields=id&filter[t][_eq]={evil}"))
+            .ids(),
+        vec![1]
+    );
+    assert_eq!(
+        s.get(&format!("/items/a?search={evil}&fields=id")).ids(),
+        vec![1]
+    );
+    assert_eq!(
+        s.get("/items/a?filter[t%22)%20OR%201=1--][_eq]=1").code(),
+        "INVALID_QUERY"
+    );
+    assert_eq!(s.get("/items/a?sort=t%22%20DESC--").code(), "INVALID_QUERY");
+    assert_eq!(s.get("/items/a;DROP").status, 403);
+    assert_eq!(s.get("/items/a").ids(), vec![1]);
+}

@@ -1,0 +1,350 @@
+//! Test support: start the real binaries in a temporary root and talk HTTP/1.1 to them.
+#![allow(dead_code)] // Each test crate uses a different part of this module.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const SERVER: &str = env!("CARGO_BIN_EXE_directus-server");
+pub const CLI: &str = env!("CARGO_BIN_EXE_directus");
+
+/// A running server in a root of its own; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub root: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// A server on a fresh temporary root.
+    pub fn start(args: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let mut server = Server::start_in(&root, args);
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A server on a given root (kept by the caller), e.g. to restart on the same data.
+    pub fn start_in(root: &Path, args: &[&str]) -> Server {
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(root.join("server.stderr"))
+            .unwrap();
+        let mut child = Command::new(SERVER)
+            .arg("--root")
+            .arg(root)
+            .args(["--port", "0"])
+            .args(args)
+            .env_remove("DIRECTUS_TOKEN")
+            .env_remove("DIRECTUS_CORS_ORIGIN")
+            .env_remove("DIRECTUS_DB")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| {
+                panic!(
+                    "unexpected first line {line:?}; stderr: {}",
+                    std::fs::read_to_string(root.join("server.stderr")).unwrap_or_default()
+                )
+            });
+        Server {
+            child,
+            addr: url.parse().unwrap(),
+            root: root.to_path_buf(),
+            _dir: None,
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::connect(self.addr)
+    }
+
+    /// One request on a new connection.
+    pub fn req(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Resp {
+        self.client().send(method, path, headers, body)
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        self.req("GET", path, &[], None)
+    }
+
+    pub fn json(&self, method: &str, path: &str, body: &str) -> Resp {
+        self.req(
+            method,
+            path,
+            &[("Content-Type", "application/json")],
+            Some(body),
+        )
+    }
+
+    pub fn flag(&self) -> PathBuf {
+        self.root.join("logs").join("maintenance")
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.root.join("data").join("directus.db")
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.root.join("server.stderr")).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        self.child.wait().unwrap()
+    }
+
+    /// True while the process runs.
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Runs the CLI against this server's root.
+    pub fn cli(&self, args: &[&str]) -> CliOut {
+        cli(&self.root, args)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a CLI run printed and returned.
+#[derive(Debug)]
+pub struct CliOut {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the CLI with `--root root` from the root's parent directory.
+pub fn cli(root: &Path, args: &[&str]) -> CliOut {
+    let out = Command::new(CLI)
+        .args(args)
+        .arg("--root")
+        .arg(root)
+        .env_remove("DIRECTUS_ROOT")
+        .env_remove("DIRECTUS_DB")
+        .output()
+        .unwrap();
+    CliOut {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A parsed HTTP response.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The Directus error code of an error envelope.
+    pub fn code(&self) -> String {
+        self.json()["errors"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error code in {}", self.text()))
+            .to_string()
+    }
+
+    /// `data` of a success envelope.
+    pub fn data(&self) -> Value {
+        let v = self.json();
+        assert!(v.get("data").is_some(), "no data in {v}");
+        v["data"].clone()
+    }
+
+    /// The `id`s of a list answer, in order.
+    pub fn ids(&self) -> Vec<i64> {
+        self.data()
+            .as_array()
+            .unwrap_or_else(|| panic!("data is not a list: {}", self.text()))
+            .iter()
+            .map(|i| i["id"].as_i64().unwrap())
+            .collect()
+    }
+}
+
+/// A keep-alive HTTP/1.1 connection.
+pub struct Client {
+    pub stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).unwrap();
+        // A hang detector, not a timing assertion: a healthy server answers in milliseconds.
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream.set_nodelay(true).unwrap();
+        Client {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            stream,
+        }
+    }
+
+    /// Sends one request and reads its response.
+    pub fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Resp {
+        self.send_raw(&build_request(
+            method,
+            path,
+            headers,
+            body.map(str::as_bytes),
+        ));
+        self.read_response(method == "HEAD")
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    pub fn try_read_response(&mut self, head: bool) -> std::io::Result<Resp> {
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
+        }
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            self.reader.read_line(&mut h)?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let (n, v) = h.split_once(':').unwrap();
+            headers.push((n.trim().to_string(), v.trim().to_string()));
+        }
+        let resp_len = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+            .map(|(_, v)| v.parse::<usize>().unwrap())
+            .unwrap_or(0);
+        let mut body = vec![
+            0;
+            if head || status == 204 || status == 304 {
+                0
+            } else {
+                resp_len
+            }
+        ];
+        self.reader.read_exact(&mut body)?;
+        Ok(Resp {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    pub fn read_response(&mut self, head: bool) -> Resp {
+        self.try_read_response(head).unwrap()
+    }
+}
+
+pub fn build_request(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Vec<u8> {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n");
+    for (n, v) in headers {
+        req.push_str(&format!("{n}: {v}\r\n"));
+    }
+    if let Some(b) = body {
+        req.push_str(&format!("Content-Length: {}\r\n", b.len()));
+    }
+    req.push_str("\r\n");
+    let mut bytes = req.into_bytes();
+    if let Some(b) = body {
+        bytes.extend_from_slice(b);
+    }
+    bytes
+}
+
+/// Percent-encodes a query value.
+pub fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Creates a collection and fills it with items; returns nothing, panics on failure.
+pub fn seed(server: &Server, collection: &str, items: &str) {
+    let r = server.json(
+        "POST",
+        "/collections",
+        &format!(r#"{{"collection":"{collection}"}}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = server.json("POST", &format!("/items/{collection}"), items);
+    assert_eq!(r.status, 200, "{}", r.text());
+}
