@@ -237,12 +237,15 @@ impl App {
     fn write_gate(&self) -> Result<(), ApiError> {
         match maintenance::probe(&self.flag) {
             FlagState::Off => Ok(()),
-            FlagState::On(meta) => Err(ApiError::Maintenance(maintenance::read_notice(
-                &self.flag, &meta,
-            ))),
+            FlagState::On(meta) => {
+                log::info!("write rolled back: maintenance began while the request was in flight");
+                Err(ApiError::Maintenance(maintenance::read_notice(
+                    &self.flag, &meta,
+                )))
+            }
             FlagState::Unknown(err) => {
                 log::error!(
-                    "cannot tell whether {} exists ({err}); rolling back",
+                    "cannot tell whether {} exists ({err}); write rolled back",
                     self.flag.display()
                 );
                 Err(ApiError::Maintenance(Notice::default()))
@@ -335,7 +338,9 @@ impl App {
         worker: &mut Worker,
         work: impl FnOnce(&Writer) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        let result = self.storage(worker)?.write(&|| self.write_gate(), work);
+        let storage = self.storage(worker)?;
+        log::debug!("waiting for the write lock");
+        let result = storage.write(&|| self.write_gate(), work);
         match result {
             // A lock held past the busy timeout while the flag is up is the maintenance drain.
             Err(ApiError::DatabaseBusy) => {

@@ -22,15 +22,24 @@ pub struct Server {
 impl Server {
     /// A server on a fresh temporary root.
     pub fn start(args: &[&str]) -> Server {
+        Server::start_logging("info", args)
+    }
+
+    /// A server on a fresh temporary root with the given `RUST_LOG`.
+    pub fn start_logging(rust_log: &str, args: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
-        let mut server = Server::start_in(&root, args);
+        let mut server = Server::launch(&root, rust_log, args);
         server._dir = Some(dir);
         server
     }
 
     /// A server on a given root (kept by the caller), e.g. to restart on the same data.
     pub fn start_in(root: &Path, args: &[&str]) -> Server {
+        Server::launch(root, "info", args)
+    }
+
+    fn launch(root: &Path, rust_log: &str, args: &[&str]) -> Server {
         let stderr = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -44,7 +53,7 @@ impl Server {
             .env_remove("DIRECTUS_TOKEN")
             .env_remove("DIRECTUS_CORS_ORIGIN")
             .env_remove("DIRECTUS_DB")
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", rust_log)
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()

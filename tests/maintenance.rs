@@ -1,0 +1,755 @@
+//! Maintenance mode against the real binaries: the flag, the 503, the exemptions, the CLI and
+//! the drain guarantee (including the race with concurrent writers).
+
+mod common;
+
+use common::{cli, seed, Client, Server, CLI};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const DEFAULT_MESSAGE: &str =
+    "The service is temporarily unavailable for maintenance. Please try again later.";
+
+/// Asserts the exact maintenance answer.
+fn assert_maintenance(r: &common::Resp, message: &str, head: bool) {
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    if head {
+        assert!(r.body.is_empty());
+        return;
+    }
+    let body = r.json();
+    let error = &body["errors"][0];
+    assert_eq!(error["message"], message, "{body}");
+    assert_eq!(error["extensions"]["code"], "SERVICE_UNAVAILABLE");
+    assert_eq!(error["extensions"]["reason"], "maintenance");
+}
+
+/// Waits for a condition, polling; panics with `what` after 20 s (a hang detector).
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Every row of every collection, in order: what "the database did not change" compares.
+fn snapshot(db: &Path) -> Vec<(String, i64, String)> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut stmt = conn
+        .prepare("SELECT collection, id, data FROM directus_items ORDER BY 1, 2")
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+fn wal_size(db: &Path) -> u64 {
+    std::fs::metadata(db.with_extension("db-wal"))
+        .map(|m| m.len())
+        .unwrap_or(0)
+}
+
+#[test]
+fn touch_and_rm_switch_the_very_next_request() {
+    let s = Server::start(&[]);
+    seed(&s, "a", r#"{"t":"x"}"#);
+    let mut c = s.client();
+    assert_eq!(c.send("GET", "/items/a", &[], None).status, 200);
+    std::fs::write(s.flag(), b"").unwrap();
+    let requests: &[(&str, &str, Option<&str>)] = &[
+        ("GET", "/items/a", None),
+        ("GET", "/items/a/1", None),
+        ("POST", "/items/a", Some(r#"{"t":"y"}"#)),
+        ("PATCH", "/items/a/1", Some(r#"{"t":"y"}"#)),
+        (
+            "PATCH",
+            "/items/a",
+            Some(r#"{"keys":[1],"data":{"t":"y"}}"#),
+        ),
+        ("DELETE", "/items/a/1", None),
+        ("DELETE", "/items/a", Some("[1]")),
+        ("GET", "/collections", None),
+        ("POST", "/collections", Some(r#"{"collection":"b"}"#)),
+        ("DELETE", "/collections/a", None),
+        ("GET", "/server/health", None),
+        ("GET", "/nope", None),
+        ("PUT", "/items/a", None),
+        ("BREW", "/nowhere", None),
+        ("OPTIONS", "/items/a", None),
+        ("POST", "/items/a", Some("{not json")),
+    ];
+    for (method, path, body) in requests {
+        let headers: &[(&str, &str)] = if body.is_some() {
+            &[("Content-Type", "application/json")]
+        } else {
+            &[]
+        };
+        let r = c.send(method, path, headers, *body);
+        assert_maintenance(&r, DEFAULT_MESSAGE, false);
+        assert!(r.header("retry-after").is_none());
+        assert!(r.json()["errors"][0]["extensions"].get("since").is_none());
+    }
+    // Wrong content type and oversized bodies get the 503 too, and the connection stays in sync.
+    let r = c.send(
+        "POST",
+        "/items/a",
+        &[("Content-Type", "text/plain")],
+        Some(&"x".repeat(5000)),
+    );
+    assert_maintenance(&r, DEFAULT_MESSAGE, false);
+    assert_maintenance(
+        &c.send("HEAD", "/items/a", &[], None),
+        DEFAULT_MESSAGE,
+        true,
+    );
+    // Ping stays a liveness probe.
+    assert_eq!(c.send("GET", "/server/ping", &[], None).text(), "pong");
+    assert_eq!(c.send("HEAD", "/server/ping", &[], None).status, 200);
+    std::fs::remove_file(s.flag()).unwrap();
+    assert_eq!(
+        c.send("GET", "/items/a/1", &[], None).data(),
+        json!({"id":1,"t":"x"})
+    );
+    assert_eq!(
+        s.get("/items/a?fields=id").ids(),
+        vec![1],
+        "a write slipped through"
+    );
+}
+
+#[test]
+fn auth_failures_get_the_503_too() {
+    let s = Server::start(&["--token", "t"]);
+    std::fs::write(s.flag(), b"").unwrap();
+    let r = s.req(
+        "GET",
+        "/items/a",
+        &[("Authorization", "Bearer wrong")],
+        None,
+    );
+    assert_maintenance(&r, DEFAULT_MESSAGE, false);
+    assert_maintenance(&s.get("/items/a"), DEFAULT_MESSAGE, false);
+    assert_eq!(s.get("/server/ping").text(), "pong");
+}
+
+#[test]
+fn cors_preflight_is_exempt_and_the_503_is_readable_cross_origin() {
+    let s = Server::start(&["--cors-origin", "http://app.example"]);
+    s.cli(&["maintenance:on", "--message", "Back soon", "--retry", "120"]);
+    let pre = s.req(
+        "OPTIONS",
+        "/items/a",
+        &[
+            ("Origin", "http://app.example"),
+            ("Access-Control-Request-Method", "GET"),
+        ],
+        None,
+    );
+    assert_eq!(pre.status, 204);
+    assert_eq!(
+        pre.header("access-control-allow-origin"),
+        Some("http://app.example")
+    );
+    let r = s.req(
+        "GET",
+        "/items/a",
+        &[
+            ("Origin", "http://app.example"),
+            ("Content-Type", "application/json"),
+        ],
+        None,
+    );
+    assert_maintenance(&r, "Back soon", false);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://app.example")
+    );
+    assert_eq!(
+        r.header("access-control-expose-headers"),
+        Some("Retry-After, X-Request-Id")
+    );
+    assert_eq!(r.header("retry-after"), Some("120"));
+    // Without CORS an OPTIONS is not a preflight, so it gets the 503.
+    let plain = Server::start(&[]);
+    std::fs::write(plain.flag(), b"").unwrap();
+    let r = plain.req(
+        "OPTIONS",
+        "/items/a",
+        &[
+            ("Origin", "http://x"),
+            ("Access-Control-Request-Method", "GET"),
+        ],
+        None,
+    );
+    assert_eq!(r.status, 503);
+}
+
+#[test]
+fn cli_on_status_off_and_the_answer_they_produce() {
+    let s = Server::start(&[]);
+    seed(&s, "a", r#"{"t":"x"}"#);
+    let st = s.cli(&["maintenance:status"]);
+    assert_eq!(st.code, 0, "{st:?}");
+    assert!(st.stdout.contains("off"));
+    let st = s.cli(&["maintenance:status", "--json"]);
+    let v: Value = serde_json::from_str(&st.stdout).unwrap();
+    assert_eq!(
+        v,
+        json!({"state":"off","flag":s.flag(),"message":null,"retry_after":null,"since":null})
+    );
+
+    let on = s.cli(&[
+        "maintenance:on",
+        "--message",
+        "Upgrading the database",
+        "--retry",
+        "600",
+    ]);
+    assert_eq!(on.code, 0, "{on:?}");
+    assert!(
+        on.stdout.contains(&s.flag().display().to_string()),
+        "{}",
+        on.stdout
+    );
+    assert!(on.stdout.contains("Drained"), "{}", on.stdout);
+    let meta = std::fs::metadata(s.flag()).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o644
+    );
+    let flag: Value = serde_json::from_slice(&std::fs::read(s.flag()).unwrap()).unwrap();
+    assert_eq!(flag["message"], "Upgrading the database");
+    assert_eq!(flag["retry_after"], 600);
+    let since = flag["since"].as_str().unwrap().to_string();
+    assert!(since.len() == 20 && since.ends_with('Z'), "{since}");
+    let logs: Vec<_> = std::fs::read_dir(s.root.join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        logs.iter().all(|n| !n.to_string_lossy().contains("tmp")),
+        "{logs:?}"
+    );
+
+    let r = s.get("/items/a");
+    assert_maintenance(&r, "Upgrading the database", false);
+    assert_eq!(r.header("retry-after"), Some("600"));
+    let ext = &r.json()["errors"][0]["extensions"];
+    assert_eq!(ext["retry_after"], 600);
+    assert_eq!(ext["since"], since.as_str());
+
+    let st = s.cli(&["maintenance:status"]);
+    assert_eq!(st.code, 3);
+    assert!(
+        st.stdout.contains("Upgrading the database") && st.stdout.contains(&since),
+        "{}",
+        st.stdout
+    );
+    let v: Value = serde_json::from_str(&s.cli(&["maintenance:status", "--json"]).stdout).unwrap();
+    assert_eq!(
+        v,
+        json!({"state":"on","flag":s.flag(),"message":"Upgrading the database","retry_after":600,"since":since})
+    );
+
+    // Already on: says so, updates the message, keeps since, still drains.
+    let again = s.cli(&["maintenance:on", "--message", "Almost done"]);
+    assert_eq!(again.code, 0);
+    assert!(
+        again.stdout.contains("already on") && again.stdout.contains("Drained"),
+        "{}",
+        again.stdout
+    );
+    let r = s.get("/items/a");
+    assert_maintenance(&r, "Almost done", false);
+    assert_eq!(r.header("retry-after"), Some("600"));
+    assert_eq!(r.json()["errors"][0]["extensions"]["since"], since.as_str());
+
+    let off = s.cli(&["maintenance:off"]);
+    assert_eq!(off.code, 0);
+    assert!(off.stdout.contains(&s.flag().display().to_string()));
+    assert!(!s.flag().exists());
+    assert_eq!(s.get("/items/a").status, 200);
+    let off = s.cli(&["maintenance:off"]);
+    assert_eq!(off.code, 0);
+    assert!(off.stdout.contains("already off"), "{}", off.stdout);
+
+    // A touched flag is drained by `on` too.
+    std::fs::write(s.flag(), b"").unwrap();
+    let on = s.cli(&["maintenance:on"]);
+    assert!(
+        on.stdout.contains("already on") && on.stdout.contains("Drained"),
+        "{}",
+        on.stdout
+    );
+
+    // The server logged both transitions.
+    wait_for("the off transition in the log", || {
+        s.get("/server/ping");
+        s.stderr().contains("maintenance off: ")
+    });
+    let log = s.stderr();
+    assert!(
+        log.contains("maintenance on: \"Upgrading the database\""),
+        "{log}"
+    );
+    assert!(log.contains("requests declined while on"), "{log}");
+}
+
+#[test]
+fn cli_usage_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &[][..],
+        &["maintenance:bogus"],
+        &["maintenance:on", "--retry", "-5"],
+        &["maintenance:on", "--retry", "soon"],
+        &["maintenance:on", "--wait", "soon"],
+        &["maintenance:on", "--wait"],
+        &["maintenance:on", "extra"],
+        &["maintenance:off", "--message", "x"],
+        &["maintenance:status", "--bogus"],
+        &["maintenance:off", "--json"],
+    ] {
+        let out = cli(dir.path(), args);
+        assert_eq!(out.code, 2, "{args:?}: {out:?}");
+        assert!(out.stderr.contains("Usage"), "{args:?}: {out:?}");
+        assert!(out.stdout.is_empty());
+    }
+    assert!(
+        !dir.path().join("logs").exists(),
+        "a usage error changed something"
+    );
+    let help = Command::new(CLI).arg("--help").output().unwrap();
+    assert!(
+        help.status.success() && String::from_utf8_lossy(&help.stdout).contains("maintenance:on")
+    );
+    let version = Command::new(CLI).arg("--version").output().unwrap();
+    assert!(version.status.success());
+}
+
+#[test]
+fn cli_finds_its_root_from_any_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("app");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::copy(CLI, root.join("bin/directus")).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], env: &[(&str, &Path)]| {
+        let mut cmd = Command::new(root.join("bin/directus"));
+        cmd.args(args)
+            .current_dir(elsewhere.path())
+            .env_remove("DIRECTUS_ROOT")
+            .env_remove("DIRECTUS_DB");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(&["maintenance:on"], &[]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(root.join("logs/maintenance").exists());
+    assert!(!elsewhere.path().join("logs").exists());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&root.join("logs/maintenance").display().to_string()),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("No database at")
+            && stdout.contains(&root.join("data/directus.db").display().to_string()),
+        "{stdout}"
+    );
+    assert!(
+        !root.join("data/directus.db").exists(),
+        "on created a database"
+    );
+    assert_eq!(run(&["maintenance:status"], &[]).status.code(), Some(3));
+
+    // --root before or after the command, and DIRECTUS_ROOT, beat the executable's location.
+    let other = tempfile::tempdir().unwrap();
+    let other_flag = other.path().join("logs/maintenance");
+    let o = other.path().to_str().unwrap();
+    assert!(run(&["--root", o, "maintenance:on", "--wait", "0"], &[])
+        .status
+        .success());
+    assert!(other_flag.exists());
+    assert!(run(&["maintenance:off", "--root", o], &[]).status.success());
+    assert!(!other_flag.exists());
+    assert!(run(&["maintenance:on"], &[("DIRECTUS_ROOT", other.path())])
+        .status
+        .success());
+    assert!(other_flag.exists());
+    assert!(run(&["maintenance:off"], &[]).status.success());
+    assert!(!root.join("logs/maintenance").exists());
+    assert!(other_flag.exists());
+}
+
+#[test]
+fn garbage_flags_mean_on_with_defaults() {
+    let s = Server::start(&[]);
+    seed(&s, "a", "{}");
+    let flag = s.flag();
+    let cases: Vec<(&str, Box<dyn Fn()>)> = vec![
+        ("empty", Box::new(|| std::fs::write(&flag, b"").unwrap())),
+        (
+            "invalid JSON",
+            Box::new(|| std::fs::write(&flag, b"{\"message\":\"Up").unwrap()),
+        ),
+        (
+            "binary",
+            Box::new(|| std::fs::write(&flag, b"\xff\xfe\x00\x01garbage").unwrap()),
+        ),
+        (
+            "array",
+            Box::new(|| std::fs::write(&flag, b"[1,2,3]").unwrap()),
+        ),
+        (
+            "wrong types",
+            Box::new(|| {
+                std::fs::write(&flag, br#"{"message":42,"retry_after":"soon","since":7}"#).unwrap()
+            }),
+        ),
+        (
+            "negative retry",
+            Box::new(|| std::fs::write(&flag, br#"{"retry_after":-5}"#).unwrap()),
+        ),
+        (
+            "megabytes",
+            Box::new(|| std::fs::write(&flag, vec![b'x'; 3 << 20]).unwrap()),
+        ),
+        (
+            "directory",
+            Box::new(|| std::fs::create_dir(&flag).unwrap()),
+        ),
+        (
+            "dangling symlink",
+            Box::new(|| std::os::unix::fs::symlink("/nonexistent/flag", &flag).unwrap()),
+        ),
+        (
+            "FIFO",
+            Box::new(|| {
+                assert!(Command::new("mkfifo")
+                    .arg(&flag)
+                    .status()
+                    .unwrap()
+                    .success());
+            }),
+        ),
+    ];
+    for (what, make) in cases {
+        make();
+        let r = s.get("/items/a");
+        assert_maintenance(&r, DEFAULT_MESSAGE, false);
+        assert!(r.header("retry-after").is_none(), "{what}");
+        let out = s.cli(&["maintenance:status", "--json"]);
+        assert_eq!(out.code, 3, "{what}: {out:?}");
+        let off = s.cli(&["maintenance:off"]);
+        assert_eq!(off.code, 0, "{what}: {off:?}");
+        assert_eq!(s.get("/items/a").status, 200, "{what}");
+    }
+    // CR/LF in the message stays in the JSON body and never reaches a header.
+    std::fs::write(
+        &flag,
+        br#"{"message":"Line one\r\nX-Injected: yes","retry_after":30}"#,
+    )
+    .unwrap();
+    let r = s.get("/items/a");
+    assert_maintenance(&r, "Line one\r\nX-Injected: yes", false);
+    assert!(r.header("x-injected").is_none());
+    assert_eq!(r.header("retry-after"), Some("30"));
+}
+
+#[test]
+fn logs_that_cannot_be_used_fail_closed() {
+    let s = Server::start(&[]);
+    seed(&s, "a", "{}");
+    let logs = s.root.join("logs");
+    std::fs::rename(&logs, s.root.join("logs.away")).unwrap();
+    std::fs::write(&logs, b"a file where the directory was").unwrap();
+    assert_maintenance(&s.get("/items/a"), DEFAULT_MESSAGE, false);
+    assert!(s.stderr().contains("fail closed"), "{}", s.stderr());
+    assert_eq!(s.cli(&["maintenance:status"]).code, 1);
+    std::fs::remove_file(&logs).unwrap();
+    std::fs::rename(s.root.join("logs.away"), &logs).unwrap();
+    assert_eq!(s.get("/items/a").status, 200);
+
+    // A server whose logs/ is unusable at start still starts, and answers 503.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("logs"), b"not a directory").unwrap();
+    let broken = Server::start_in(dir.path(), &[]);
+    assert_maintenance(&broken.get("/collections"), DEFAULT_MESSAGE, false);
+    assert_eq!(broken.get("/server/ping").text(), "pong");
+}
+
+#[test]
+fn a_write_waiting_for_the_lock_sees_the_flag_and_rolls_back() {
+    let s = Server::start_logging("debug", &[]);
+    seed(&s, "a", r#"{"t":"x"}"#);
+    let waits = |s: &Server| s.stderr().matches("waiting for the write lock").count();
+    let waits_before = waits(&s);
+    let mut holder = rusqlite::Connection::open(s.db()).unwrap();
+    let tx = holder
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    // The request passes the dispatcher's check, then blocks on the write lock we hold.
+    let addr = s.addr;
+    let writer = std::thread::spawn(move || {
+        Client::connect(addr).send(
+            "POST",
+            "/items/a",
+            &[("Content-Type", "application/json")],
+            Some(r#"{"t":"late"}"#),
+        )
+    });
+    // Once the server logs that it waits for the lock, the dispatcher's check is behind it.
+    wait_for("the write to wait for the lock", || {
+        waits(&s) > waits_before
+    });
+    std::fs::write(s.flag(), b"").unwrap();
+    tx.rollback().unwrap();
+    let r = writer.join().unwrap();
+    assert_maintenance(&r, DEFAULT_MESSAGE, false);
+    assert!(s.stderr().contains("rolled back"), "{}", s.stderr());
+    std::fs::remove_file(s.flag()).unwrap();
+    assert_eq!(s.get("/items/a?fields=id").ids(), vec![1]);
+}
+
+#[test]
+fn drain_reports_what_blocked_it_and_keeps_the_flag() {
+    let s = Server::start(&[]);
+    seed(&s, "a", "{}");
+    // A held write lock: the drain times out, exit 1, the flag stays.
+    let mut holder = rusqlite::Connection::open(s.db()).unwrap();
+    let tx = holder
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    let out = s.cli(&["maintenance:on", "--wait", "0.5"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("write lock") && out.stderr.contains("flag stays"),
+        "{}",
+        out.stderr
+    );
+    assert!(s.flag().exists());
+    tx.rollback().unwrap();
+    // An open reader blocks the checkpoint: busy is reported, not ignored.
+    s.cli(&["maintenance:off"]);
+    s.json("POST", "/items/a", "{}");
+    let reader = rusqlite::Connection::open(s.db()).unwrap();
+    reader
+        .execute_batch("BEGIN; SELECT count(*) FROM directus_items;")
+        .unwrap();
+    let _ = reader
+        .query_row("SELECT count(*) FROM directus_items", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap();
+    let out = s.cli(&["maintenance:on", "--wait", "0.5"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("checkpoint"), "{}", out.stderr);
+    assert!(s.flag().exists());
+    reader.execute_batch("COMMIT").unwrap();
+    let out = s.cli(&["maintenance:on"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    // --wait 0 says plainly that nothing was established.
+    let out = s.cli(&["maintenance:on", "--wait", "0"]);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("NOT established"), "{}", out.stdout);
+}
+
+#[test]
+fn an_explicit_db_that_is_not_the_servers_is_refused_after_setting_the_flag() {
+    let s = Server::start(&[]);
+    let out = s.cli(&["maintenance:on", "--db", "data/other.db"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("not the database of the running server"),
+        "{}",
+        out.stderr
+    );
+    assert!(s.flag().exists());
+    // The server's own database, named explicitly, is fine.
+    let out = s.cli(&["maintenance:on", "--db", "data/directus.db"]);
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+#[test]
+fn the_main_file_alone_holds_every_write_after_on() {
+    let s = Server::start(&[]);
+    seed(&s, "a", r#"[{"n":1},{"n":2}]"#);
+    for i in 0..20 {
+        s.json("POST", "/items/a", &format!(r#"{{"n":{i}}}"#));
+    }
+    assert!(wal_size(&s.db()) > 0);
+    let before = snapshot(&s.db());
+    assert_eq!(s.cli(&["maintenance:on"]).code, 0);
+    assert_eq!(
+        wal_size(&s.db()),
+        0,
+        "the WAL still holds frames after on returned"
+    );
+    let copy = tempfile::tempdir().unwrap();
+    let copied = copy.path().join("copy.db");
+    std::fs::copy(s.db(), &copied).unwrap();
+    assert_eq!(snapshot(&copied), before);
+}
+
+#[test]
+fn a_database_replaced_during_maintenance_is_served_after() {
+    let s = Server::start(&[]);
+    seed(&s, "a", r#"{"v":"old"}"#);
+    assert_eq!(s.get("/items/a/1").data()["v"], "old");
+    // The replacement: a migrated copy, built beside and moved into place.
+    assert_eq!(s.cli(&["maintenance:on"]).code, 0);
+    let new_db = s.root.join("data/new.db");
+    std::fs::copy(s.db(), &new_db).unwrap();
+    let conn = rusqlite::Connection::open(&new_db).unwrap();
+    conn.execute("UPDATE directus_items SET data = '{\"v\":\"new\"}'", [])
+        .unwrap();
+    drop(conn);
+    std::fs::rename(&new_db, s.db()).unwrap();
+    // Off without a single request in between: the watcher notices, or the next request does.
+    assert_eq!(s.cli(&["maintenance:off"]).code, 0);
+    assert_eq!(s.get("/items/a/1").data()["v"], "new");
+    assert_eq!(s.json("POST", "/items/a", r#"{"v":"after"}"#).status, 200);
+    assert_eq!(
+        snapshot(&s.db()).len(),
+        2,
+        "the write went to the old, unlinked file"
+    );
+}
+
+#[test]
+fn a_server_started_during_maintenance_migrates_then_answers_503() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+    std::fs::write(dir.path().join("logs/maintenance"), b"").unwrap();
+    let s = Server::start_in(dir.path(), &[]);
+    assert!(s.db().exists());
+    assert_maintenance(&s.get("/collections"), DEFAULT_MESSAGE, false);
+    assert_eq!(s.cli(&["maintenance:off"]).code, 0);
+    assert_eq!(s.get("/collections").status, 200);
+}
+
+/// The drain guarantee under load: writers hammer the API on keep-alive connections while the
+/// test switches maintenance on and off. After each `on` returns, the database must not change
+/// and no write sent after that moment may succeed; after `off`, writes succeed again.
+#[test]
+fn no_write_commits_after_on_returns_under_concurrent_load() {
+    let s = Server::start(&["--workers", "8"]);
+    seed(&s, "a", r#"[{"n":0},{"n":0},{"n":0},{"n":0}]"#);
+    // Odd: `on` has returned and `off` has not begun.
+    let phase = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let violations = Arc::new(AtomicUsize::new(0));
+    let successes = Arc::new(AtomicU64::new(0));
+    let refusals = Arc::new(AtomicU64::new(0));
+    let mut writers = Vec::new();
+    for w in 0..6u64 {
+        let (phase, stop, violations, successes, refusals) = (
+            phase.clone(),
+            stop.clone(),
+            violations.clone(),
+            successes.clone(),
+            refusals.clone(),
+        );
+        let addr = s.addr;
+        writers.push(std::thread::spawn(move || {
+            let mut c = Client::connect(addr);
+            let ct = [("Content-Type", "application/json")];
+            let mut i = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                i += 1;
+                let seen = phase.load(Ordering::SeqCst);
+                let r = match (w + i) % 3 {
+                    0 => c.send(
+                        "POST",
+                        "/items/a",
+                        &ct,
+                        Some(&format!(r#"{{"w":{w},"i":{i}}}"#)),
+                    ),
+                    1 => c.send(
+                        "PATCH",
+                        &format!("/items/a/{}", 1 + (w % 4)),
+                        &ct,
+                        Some(&format!(r#"{{"n":{i}}}"#)),
+                    ),
+                    _ => c.send(
+                        "PATCH",
+                        "/items/a",
+                        &ct,
+                        Some(&format!(r#"{{"keys":[1,2,3,4],"data":{{"last":{i}}}}}"#)),
+                    ),
+                };
+                match r.status {
+                    200 => {
+                        // Sent after `on` returned and answered before `off` began: the
+                        // server accepted a write during maintenance.
+                        if seen % 2 == 1 && phase.load(Ordering::SeqCst) == seen {
+                            eprintln!("write accepted during maintenance: {}", r.text());
+                            violations.fetch_add(1, Ordering::SeqCst);
+                        }
+                        successes.fetch_add(1, Ordering::SeqCst);
+                    }
+                    503 => {
+                        refusals.fetch_add(1, Ordering::SeqCst);
+                    }
+                    other => panic!("unexpected status {other}: {}", r.text()),
+                }
+            }
+        }));
+    }
+    for round in 0..8 {
+        let ok_before = successes.load(Ordering::SeqCst);
+        wait_for("writes to succeed while off", || {
+            successes.load(Ordering::SeqCst) >= ok_before + 20
+        });
+        let on = s.cli(&["maintenance:on"]);
+        assert_eq!(on.code, 0, "round {round}: {on:?}");
+        phase.fetch_add(1, Ordering::SeqCst);
+        assert_eq!(
+            wal_size(&s.db()),
+            0,
+            "round {round}: WAL not empty after on"
+        );
+        let frozen = snapshot(&s.db());
+        let refused_before = refusals.load(Ordering::SeqCst);
+        wait_for("writers to be refused", || {
+            refusals.load(Ordering::SeqCst) >= refused_before + 30
+        });
+        assert_eq!(
+            snapshot(&s.db()),
+            frozen,
+            "round {round}: the database changed during maintenance"
+        );
+        assert_eq!(
+            violations.load(Ordering::SeqCst),
+            0,
+            "round {round}: a write sent after on succeeded"
+        );
+        // Even again before `off`: a write sent from here on may succeed.
+        phase.fetch_add(1, Ordering::SeqCst);
+        assert_eq!(s.cli(&["maintenance:off"]).code, 0);
+    }
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert_eq!(violations.load(Ordering::SeqCst), 0);
+    let integrity: String = rusqlite::Connection::open(s.db())
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+}
