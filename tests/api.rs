@@ -877,3 +877,88 @@ fn hostile_names_and_values_are_data() {
     assert_eq!(s.get("/items/a;DROP").status, 403);
     assert_eq!(s.get("/items/a").ids(), vec![1]);
 }
+
+#[test]
+fn server_command_line() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(common::SERVER)
+            .args(args)
+            .env_remove("DIRECTUS_TOKEN")
+            .env_remove("DIRECTUS_HOST")
+            .output()
+            .unwrap()
+    };
+    let help = run(&["--help"]);
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--max-body"));
+    let version = run(&["--version"]);
+    assert!(version.status.success());
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("directus-server "));
+    for bad in [
+        &["--bogus"][..],
+        &["--port", "http"],
+        &["--workers", "0"],
+        &["--host", "0.0.0.0"],
+    ] {
+        let out = run(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{bad:?}: {err}");
+        assert!(out.stdout.is_empty());
+    }
+    let err = String::from_utf8_lossy(&run(&["--host", "0.0.0.0"]).stderr).into_owned();
+    assert!(err.contains("without a token"), "{err}");
+}
+
+#[test]
+fn environment_variables_configure_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(common::SERVER)
+        .env("DIRECTUS_ROOT", dir.path())
+        .env("DIRECTUS_PORT", "0")
+        .env("DIRECTUS_TOKEN", "from-env")
+        .env("DIRECTUS_DB", "data/custom.db")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut c = common::Client::connect(addr);
+    assert_eq!(c.send("GET", "/collections", &[], None).status, 403);
+    assert_eq!(
+        c.send(
+            "GET",
+            "/collections",
+            &[("Authorization", "Bearer from-env")],
+            None
+        )
+        .status,
+        200
+    );
+    assert!(dir.path().join("data/custom.db").exists());
+    let info: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("logs/server.json")).unwrap())
+            .unwrap();
+    assert_eq!(info["pid"], child.id());
+    assert_eq!(info["address"], format!("http://{addr}"));
+    assert_eq!(
+        info["db"],
+        std::fs::canonicalize(dir.path().join("data/custom.db"))
+            .unwrap()
+            .to_str()
+            .unwrap()
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
