@@ -753,3 +753,26 @@ fn no_write_commits_after_on_returns_under_concurrent_load() {
         .unwrap();
     assert_eq!(integrity, "ok");
 }
+
+#[test]
+fn the_cli_links_no_http_code() {
+    // `nm` comes with binutils, which the Rust toolchain needs for linking anyway.
+    let out = Command::new("nm").arg("-C").arg(CLI).output().unwrap();
+    assert!(out.status.success());
+    let symbols = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        symbols.contains("directus::cli::main"),
+        "nm shows no CLI symbols"
+    );
+    for server_side in [
+        "tiny_http",
+        "directus::http::",
+        "directus::app::",
+        "directus::server::",
+    ] {
+        assert!(
+            !symbols.contains(server_side),
+            "the CLI links {server_side}"
+        );
+    }
+}
