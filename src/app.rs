@@ -183,6 +183,9 @@ impl App {
             r.header("Access-Control-Max-Age", "600".into());
             return Ok(r);
         }
+        if let Some(why) = req.framing_error {
+            return Err(ApiError::InvalidPayload(why.to_string()));
+        }
         if ping {
             return Ok(Response::text(200, "text/plain; charset=utf-8", "pong"));
         }

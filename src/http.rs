@@ -9,25 +9,42 @@ use crate::app::{App, Worker};
 use crate::error::ApiError;
 use crate::wire::{BodyError, BodySource, Request, Response};
 use socket2::{Domain, Protocol, Socket, Type};
-use std::io::{Cursor, Read};
-use std::net::{SocketAddr, TcpListener};
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
+use std::io::{Cursor, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How long a write to a client may block before the connection is given up.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a read from a client may wait for a byte: idle keep-alive connections, slow headers
+/// and slow bodies are cut after this much silence.
+const READ_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often the keeper connects to the server itself. Must stay well below `READ_TIMEOUT`:
+/// the listener has that receive timeout too, and tiny_http's accept loop dies if `accept()`
+/// ever waits that long.
+const KEEPER_TICK: Duration = Duration::from_millis(250);
+/// How many of its own connections the keeper holds open (see `keep`).
+const KEEPER_CONNECTIONS: usize = 4;
 
 /// Binds the listening socket with the options accepted sockets inherit on Linux:
-/// `TCP_NODELAY` (without it every response over ~1 KiB stalls ~40 ms on keep-alive) and a send
-/// timeout (a client that never reads pins a worker for that long, not forever).
+/// `TCP_NODELAY` (without it every response over ~1 KiB stalls ~40 ms on keep-alive), a send
+/// timeout (a client that never reads pins a worker for that long, not forever) and a receive
+/// timeout (idle and trickling clients are cut; the keeper makes `accept()` return often enough
+/// that the listener itself never times out).
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     socket.set_tcp_nodelay(true)?;
     socket.set_write_timeout(Some(SEND_TIMEOUT))?;
+    socket.set_read_timeout(Some(READ_TIMEOUT))?;
+    // A peer that stops acknowledging (or reading, leaving a zero window) is dropped after this
+    // long, so later writes to it fail at once instead of each waiting for `SEND_TIMEOUT`.
+    socket.set_tcp_user_timeout(Some(SEND_TIMEOUT))?;
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     Ok(socket.into())
@@ -47,20 +64,31 @@ impl HttpServer {
         app: Arc<App>,
         count: usize,
     ) -> std::io::Result<HttpServer> {
+        let local = listener.local_addr()?;
+        let max_body = app.config.max_body;
         let server = tiny_http::Server::from_listener(listener, None)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let server = Arc::new(server);
         let stopping = Arc::new(AtomicBool::new(false));
+        // The keeper's connections must hold the pool's idle threads before any client arrives.
+        let keeper = Keeper::start(local, stopping.clone())?;
         let ids = Arc::new(RequestIds::new());
+        let lanes = Arc::new(Lanes::default());
         let mut workers = Vec::with_capacity(count);
         for i in 0..count {
-            let (server, app, stopping, ids) =
-                (server.clone(), app.clone(), stopping.clone(), ids.clone());
+            let (server, app, stopping, ids, lanes) = (
+                server.clone(),
+                app.clone(),
+                stopping.clone(),
+                ids.clone(),
+                lanes.clone(),
+            );
             let handle = std::thread::Builder::new()
                 .name(format!("worker-{i}"))
-                .spawn(move || work(&server, &app, &stopping, &ids))?;
+                .spawn(move || work(&server, &app, &stopping, &ids, &lanes, max_body))?;
             workers.push(handle);
         }
+        workers.push(keeper);
         Ok(HttpServer {
             server,
             workers,
@@ -91,6 +119,69 @@ impl HttpServer {
     }
 }
 
+/// The keeper: a thread that connects to the server itself, which contains three tiny_http
+/// failure modes from outside the crate.
+///
+/// - Every tick it opens a new connection, so `accept()` returns well within the listener's
+///   receive timeout. If that connection is refused, tiny_http's accept loop has died (its
+///   listener is closed): the process exits non-zero so a supervisor restarts it.
+/// - It keeps the last `KEEPER_CONNECTIONS` of these connections open, without sending
+///   anything, and closes the oldest each tick. At start they occupy the pool's
+///   idle threads, so new clients get threads of their own; later, the thread freed each tick
+///   picks up any connection that tiny_http's lost wake-up left queued, so none waits for more
+///   than about a tick.
+struct Keeper;
+
+impl Keeper {
+    fn start(local: SocketAddr, stopping: Arc<AtomicBool>) -> std::io::Result<JoinHandle<()>> {
+        let target = match local {
+            SocketAddr::V4(a) if a.ip().is_unspecified() => {
+                SocketAddr::from(([127, 0, 0, 1], a.port()))
+            }
+            SocketAddr::V6(a) if a.ip().is_unspecified() => {
+                SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, a.port()))
+            }
+            other => other,
+        };
+        let mut held = VecDeque::new();
+        for _ in 0..KEEPER_CONNECTIONS {
+            held.push_back(keeper_connect(target)?);
+        }
+        std::thread::Builder::new()
+            .name("keeper".into())
+            .spawn(move || keep(target, held, &stopping))
+    }
+}
+
+fn keeper_connect(target: SocketAddr) -> std::io::Result<TcpStream> {
+    TcpStream::connect_timeout(&target, Duration::from_secs(5))
+}
+
+fn keep(target: SocketAddr, mut held: VecDeque<TcpStream>, stopping: &AtomicBool) {
+    while !stopping.load(Ordering::SeqCst) {
+        std::thread::sleep(KEEPER_TICK);
+        match keeper_connect(target) {
+            Ok(stream) => held.push_back(stream),
+            Err(err) if err.kind() == std::io::ErrorKind::ConnectionRefused => {
+                if stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                log::error!(
+                    "the server no longer accepts connections on {target} (tiny_http's accept \
+                     loop died); exiting so that a supervisor restarts it"
+                );
+                std::process::exit(70);
+            }
+            Err(err) => log::warn!("keeper: connecting to {target} failed: {err}"),
+        }
+        // Each held connection lives a few ticks, far less than the read timeout, so it never
+        // needs to send anything to keep its pool thread.
+        while held.len() > KEEPER_CONNECTIONS {
+            held.pop_front();
+        }
+    }
+}
+
 /// Request ids: a per-process prefix from the start time and a counter.
 struct RequestIds {
     prefix: u32,
@@ -117,31 +208,92 @@ impl RequestIds {
     }
 }
 
-fn work(server: &tiny_http::Server, app: &App, stopping: &AtomicBool, ids: &RequestIds) {
+fn work(
+    server: &tiny_http::Server,
+    app: &App,
+    stopping: &AtomicBool,
+    ids: &RequestIds,
+    lanes: &Lanes,
+    max_body: usize,
+) {
     let mut worker = Worker::default();
     loop {
-        let rq = match server.recv() {
-            Ok(rq) => rq,
-            Err(err) => {
-                if stopping.load(Ordering::SeqCst) {
-                    return;
+        match server.recv() {
+            Ok(rq) => {
+                let mut next = lanes.claim(rq);
+                while let Some(rq) = next {
+                    let peer = rq.remote_addr().copied();
+                    serve(rq, app, &mut worker, ids, max_body);
+                    next = peer.and_then(|peer| lanes.release(peer));
                 }
-                log::warn!("receiving a request failed: {err}");
-                continue;
             }
-        };
-        serve(rq, app, &mut worker, ids);
+            Err(_) if stopping.load(Ordering::SeqCst) => return,
+            Err(err) => {
+                // Outside shutdown, tiny_http sends an error only when its accept loop ended.
+                log::error!(
+                    "tiny_http's accept loop died ({err}); exiting so that a supervisor restarts it"
+                );
+                std::process::exit(70);
+            }
+        }
     }
 }
 
-/// Reads a tiny_http request's body on demand.
-struct TinyBody<'a>(&'a mut tiny_http::Request);
+/// One lane per connection: at most one worker serves a connection at a time.
+///
+/// tiny_http answers pipelined requests strictly in order, and a worker holding request k+1
+/// waits, without a timeout, until request k's answer is written. A client that pipelines
+/// thousands of requests and never reads would park every worker that way. Instead, a request
+/// whose connection is already being served is queued behind it, and the worker serving the
+/// connection takes the queued ones in turn.
+#[derive(Default)]
+struct Lanes {
+    busy: Mutex<HashMap<SocketAddr, VecDeque<tiny_http::Request>>>,
+}
+
+impl Lanes {
+    /// Claims the request's connection for this worker, or queues the request behind the one
+    /// in service and returns `None`.
+    fn claim(&self, rq: tiny_http::Request) -> Option<tiny_http::Request> {
+        let Some(peer) = rq.remote_addr().copied() else {
+            return Some(rq);
+        };
+        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        match busy.entry(peer) {
+            Entry::Occupied(mut queued) => {
+                queued.get_mut().push_back(rq);
+                None
+            }
+            Entry::Vacant(lane) => {
+                lane.insert(VecDeque::new());
+                Some(rq)
+            }
+        }
+    }
+
+    /// After a request of `peer` was answered: the next one queued on its connection, or
+    /// `None` once the lane is free.
+    fn release(&self, peer: SocketAddr) -> Option<tiny_http::Request> {
+        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        let next = busy.get_mut(&peer).and_then(VecDeque::pop_front);
+        if next.is_none() {
+            busy.remove(&peer);
+        }
+        next
+    }
+}
+
+/// Reads a tiny_http request's body on demand, and remembers whether it read it all.
+struct TinyBody<'a> {
+    rq: &'a mut tiny_http::Request,
+    complete: bool,
+}
 
 impl BodySource for TinyBody<'_> {
     fn read_body(&mut self, limit: usize) -> Result<Vec<u8>, BodyError> {
         let mut buf = Vec::new();
         let cap = limit as u64 + 1;
-        self.0
+        self.rq
             .as_reader()
             .take(cap)
             .read_to_end(&mut buf)
@@ -149,17 +301,29 @@ impl BodySource for TinyBody<'_> {
         if buf.len() > limit {
             return Err(BodyError::TooLarge);
         }
+        self.complete = true;
         Ok(buf)
     }
 }
 
-fn serve(mut rq: tiny_http::Request, app: &App, worker: &mut Worker, ids: &RequestIds) {
+fn serve(
+    mut rq: tiny_http::Request,
+    app: &App,
+    worker: &mut Worker,
+    ids: &RequestIds,
+    max_body: usize,
+) {
     let started = Instant::now();
     let request_id = ids.next();
     let request = to_wire(&rq);
+    let mut body = TinyBody {
+        rq: &mut rq,
+        complete: false,
+    };
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        app.handle(worker, &request, &mut TinyBody(&mut rq), &request_id)
+        app.handle(worker, &request, &mut body, &request_id)
     }));
+    let complete = body.complete;
     let response = outcome.unwrap_or_else(|_| {
         // The panic message was already printed by the hook; the connection may be mid-transaction.
         worker.reset();
@@ -171,7 +335,17 @@ fn serve(mut rq: tiny_http::Request, app: &App, worker: &mut Worker, ids: &Reque
         ApiError::Internal("handler panicked".into()).into_response(&request_id)
     });
     let status = response.status;
-    let written = rq.respond(to_tiny(response));
+    // tiny_http drains an unread body when the request is dropped, allocating the whole declared
+    // length at once: a huge `Content-Length` aborts the process. Such requests, and those whose
+    // framing cannot be trusted or whose chunked body was left unread, are answered on a
+    // connection that is then abandoned: see `answer_and_abandon`.
+    let oversized = request.body_length.is_some_and(|n| n > max_body);
+    let unread_chunked = request.chunked && !complete;
+    let written = if request.framing_error.is_some() || oversized || unread_chunked {
+        answer_and_abandon(rq, response, request.method == "HEAD")
+    } else {
+        rq.respond(to_tiny(response))
+    };
     log::info!(
         "{} {} {} {:.3}ms {}",
         request.method,
@@ -185,6 +359,39 @@ fn serve(mut rq: tiny_http::Request, app: &App, worker: &mut Worker, ids: &Reque
     }
 }
 
+/// Answers with `Connection: close` and never drops the request's reader, so tiny_http never
+/// drains (or misparses) the body. The cost, chosen over a process abort or a smuggled request:
+/// the connection's tiny_http thread and its two descriptors stay blocked for the life of the
+/// process. Only requests that declare a body over `--max-body`, or whose framing is broken,
+/// take this path.
+fn answer_and_abandon(
+    rq: tiny_http::Request,
+    response: Response,
+    head: bool,
+) -> std::io::Result<()> {
+    let body = response.body.clone();
+    let headers = to_tiny(Response {
+        body: Vec::new(),
+        ..response
+    });
+    // `upgrade` writes the status and headers without a body or a length; its protocol value is
+    // written verbatim, which is how the length and `Connection: close` get into the head.
+    let protocol = format!(
+        "close\r\nConnection: close\r\nContent-Length: {}",
+        body.len()
+    );
+    let mut stream = rq.upgrade(&protocol, headers);
+    let result = if head {
+        Ok(())
+    } else {
+        stream.write_all(&body)
+    }
+    .and_then(|()| stream.flush());
+    std::mem::forget(stream);
+    result
+}
+
+/// Converts a tiny_http request, checking the body's framing on the way.
 fn to_wire(rq: &tiny_http::Request) -> Request {
     let url = rq.url();
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
@@ -198,16 +405,36 @@ fn to_wire(rq: &tiny_http::Request) -> Request {
             )
         })
         .collect();
-    let chunked = headers
-        .iter()
-        .any(|(n, _)| n.eq_ignore_ascii_case("transfer-encoding"));
+    let values = |name: &str| -> Vec<&str> {
+        headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    let lengths = values("content-length");
+    let encodings = values("transfer-encoding");
+    let framing_error = match (lengths.as_slice(), encodings.as_slice()) {
+        (_, [_, _, ..]) => Some("Only one Transfer-Encoding header is allowed."),
+        ([_, ..], [_]) => Some("Content-Length and Transfer-Encoding must not both be sent."),
+        (_, [te]) if !te.trim().eq_ignore_ascii_case("chunked") => {
+            Some("The only supported Transfer-Encoding is chunked.")
+        }
+        ([_, _, ..], _) => Some("Only one Content-Length header is allowed."),
+        ([len], _) if len.is_empty() || !len.bytes().all(|b| b.is_ascii_digit()) => {
+            Some("Content-Length must be a number of bytes.")
+        }
+        ([_], _) if rq.body_length().is_none() => Some("Content-Length is out of range."),
+        _ => None,
+    };
     Request {
         method: rq.method().as_str().to_ascii_uppercase(),
         path: path.to_string(),
         query: query.to_string(),
-        headers,
         body_length: rq.body_length(),
-        chunked,
+        chunked: !encodings.is_empty(),
+        framing_error,
+        headers,
     }
 }
 

@@ -26,6 +26,12 @@ pub fn server_file(root: &Path) -> PathBuf {
 
 /// Runs the server until SIGINT or SIGTERM. Errors are start-up failures.
 pub fn run(config: ServerConfig) -> Result<(), String> {
+    // tiny_http's accept thread panics when descriptors run out (two per connection): push that
+    // point as far as the hard limit allows.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => log::debug!("open file limit: {n}"),
+        Err(e) => log::warn!("cannot raise the open file limit: {e}"),
+    }
     if let Some(dir) = config.db.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;

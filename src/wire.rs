@@ -20,6 +20,10 @@ pub struct Request {
     pub body_length: Option<usize>,
     /// True when the client sent a `Transfer-Encoding` (the body has no declared length).
     pub chunked: bool,
+    /// Set by the boundary when the body's framing is ambiguous (duplicated or unparsable
+    /// `Content-Length`, a `Transfer-Encoding` other than `chunked`, or both headers): such a
+    /// request is refused and its connection closed, since its end cannot be trusted.
+    pub framing_error: Option<&'static str>,
 }
 
 impl Request {
@@ -36,6 +40,7 @@ impl Request {
             headers: Vec::new(),
             body_length: None,
             chunked: false,
+            framing_error: None,
         }
     }
 
