@@ -70,8 +70,6 @@ impl HttpServer {
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let server = Arc::new(server);
         let stopping = Arc::new(AtomicBool::new(false));
-        // The keeper's connections must hold the pool's idle threads before any client arrives.
-        let keeper = Keeper::start(local, stopping.clone())?;
         let ids = Arc::new(RequestIds::new());
         let lanes = Arc::new(Lanes::default());
         let mut workers = Vec::with_capacity(count);
@@ -88,7 +86,8 @@ impl HttpServer {
                 .spawn(move || work(&server, &app, &stopping, &ids, &lanes, max_body))?;
             workers.push(handle);
         }
-        workers.push(keeper);
+        // The keeper's connections must hold the pool's idle threads before any client arrives.
+        workers.push(Keeper::start(local, stopping.clone())?);
         Ok(HttpServer {
             server,
             workers,
@@ -125,8 +124,8 @@ impl HttpServer {
 /// - Every tick it opens a new connection, so `accept()` returns well within the listener's
 ///   receive timeout. If that connection is refused, tiny_http's accept loop has died (its
 ///   listener is closed): the process exits non-zero so a supervisor restarts it.
-/// - It keeps the last `KEEPER_CONNECTIONS` of these connections open, without sending
-///   anything, and closes the oldest each tick. At start they occupy the pool's
+/// - It keeps the last `KEEPER_CONNECTIONS` of these connections open and closes the oldest
+///   each tick. At start they occupy the pool's
 ///   idle threads, so new clients get threads of their own; later, the thread freed each tick
 ///   picks up any connection that tiny_http's lost wake-up left queued, so none waits for more
 ///   than about a tick.
@@ -143,9 +142,15 @@ impl Keeper {
             }
             other => other,
         };
+        // A connection is only known to hold a pool thread once a request on it was answered.
         let mut held = VecDeque::new();
         for _ in 0..KEEPER_CONNECTIONS {
-            held.push_back(keeper_connect(target)?);
+            let mut stream = keeper_connect(target)?;
+            stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+            stream.write_all(b"GET /server/ping HTTP/1.1\r\nHost: keeper\r\n\r\n")?;
+            let mut answer = [0u8; 512];
+            stream.read(&mut answer)?;
+            held.push_back(stream);
         }
         std::thread::Builder::new()
             .name("keeper".into())
@@ -223,8 +228,15 @@ fn work(
                 let mut next = lanes.claim(rq);
                 while let Some(rq) = next {
                     let peer = rq.remote_addr().copied();
-                    serve(rq, app, &mut worker, ids, max_body);
-                    next = peer.and_then(|peer| lanes.release(peer));
+                    let abandoned = serve(rq, app, &mut worker, ids, max_body);
+                    next = match peer {
+                        Some(peer) if abandoned => {
+                            lanes.abandon(peer);
+                            None
+                        }
+                        Some(peer) => lanes.release(peer),
+                        None => None,
+                    };
                 }
             }
             Err(_) if stopping.load(Ordering::SeqCst) => return,
@@ -246,20 +258,45 @@ fn work(
 /// thousands of requests and never reads would park every worker that way. Instead, a request
 /// whose connection is already being served is queued behind it, and the worker serving the
 /// connection takes the queued ones in turn.
+///
+/// A connection whose framing could not be trusted is abandoned: what it sent after the bad
+/// request (perhaps a smuggled request) is never served. Its requests are leaked, not dropped,
+/// since dropping one makes tiny_http write an answer and drain the body.
 #[derive(Default)]
 struct Lanes {
-    busy: Mutex<HashMap<SocketAddr, VecDeque<tiny_http::Request>>>,
+    inner: Mutex<LaneMap>,
 }
 
+#[derive(Default)]
+struct LaneMap {
+    busy: HashMap<SocketAddr, VecDeque<tiny_http::Request>>,
+    abandoned: HashMap<SocketAddr, Instant>,
+}
+
+/// How long requests from an abandoned connection's address are ignored. Longer than the read
+/// timeout, so an idle abandoned connection is closed before its address can be served again.
+const ABANDONED_FOR: Duration = Duration::from_secs(60);
+
 impl Lanes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LaneMap> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Claims the request's connection for this worker, or queues the request behind the one
-    /// in service and returns `None`.
+    /// in service (or ignores it, on an abandoned connection) and returns `None`.
     fn claim(&self, rq: tiny_http::Request) -> Option<tiny_http::Request> {
         let Some(peer) = rq.remote_addr().copied() else {
             return Some(rq);
         };
-        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
-        match busy.entry(peer) {
+        let mut lanes = self.lock();
+        if let Some(since) = lanes.abandoned.get(&peer) {
+            if since.elapsed() < ABANDONED_FOR {
+                std::mem::forget(rq);
+                return None;
+            }
+            lanes.abandoned.remove(&peer);
+        }
+        match lanes.busy.entry(peer) {
             Entry::Occupied(mut queued) => {
                 queued.get_mut().push_back(rq);
                 None
@@ -274,12 +311,24 @@ impl Lanes {
     /// After a request of `peer` was answered: the next one queued on its connection, or
     /// `None` once the lane is free.
     fn release(&self, peer: SocketAddr) -> Option<tiny_http::Request> {
-        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
-        let next = busy.get_mut(&peer).and_then(VecDeque::pop_front);
+        let mut lanes = self.lock();
+        let next = lanes.busy.get_mut(&peer).and_then(VecDeque::pop_front);
         if next.is_none() {
-            busy.remove(&peer);
+            lanes.busy.remove(&peer);
         }
         next
+    }
+
+    /// Ignores everything else the connection sent or will send.
+    fn abandon(&self, peer: SocketAddr) {
+        let mut lanes = self.lock();
+        for rq in lanes.busy.remove(&peer).into_iter().flatten() {
+            std::mem::forget(rq);
+        }
+        lanes
+            .abandoned
+            .retain(|_, since| since.elapsed() < ABANDONED_FOR);
+        lanes.abandoned.insert(peer, Instant::now());
     }
 }
 
@@ -306,13 +355,14 @@ impl BodySource for TinyBody<'_> {
     }
 }
 
+/// Serves one request; returns true when its connection was abandoned.
 fn serve(
     mut rq: tiny_http::Request,
     app: &App,
     worker: &mut Worker,
     ids: &RequestIds,
     max_body: usize,
-) {
+) -> bool {
     let started = Instant::now();
     let request_id = ids.next();
     let request = to_wire(&rq);
@@ -341,7 +391,8 @@ fn serve(
     // connection that is then abandoned: see `answer_and_abandon`.
     let oversized = request.body_length.is_some_and(|n| n > max_body);
     let unread_chunked = request.chunked && !complete;
-    let written = if request.framing_error.is_some() || oversized || unread_chunked {
+    let abandon = request.framing_error.is_some() || oversized || unread_chunked;
+    let written = if abandon {
         answer_and_abandon(rq, response, request.method == "HEAD")
     } else {
         rq.respond(to_tiny(response))
@@ -357,6 +408,7 @@ fn serve(
     if let Err(err) = written {
         log::debug!("request {request_id}: writing the response failed: {err}");
     }
+    abandon
 }
 
 /// Answers with `Connection: close` and never drops the request's reader, so tiny_http never

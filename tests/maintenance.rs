@@ -353,7 +353,18 @@ fn cli_finds_its_root_from_any_working_directory() {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.output().unwrap()
+        // A child forked by another test thread while the copy was open for writing keeps the
+        // file busy until it execs; that lasts microseconds.
+        let mut tries = 0;
+        loop {
+            match cmd.output() {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => break other.unwrap(),
+            }
+        }
     };
     let out = run(&["maintenance:on"], &[]);
     assert!(out.status.success(), "{out:?}");
