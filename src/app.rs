@@ -13,6 +13,7 @@ use crate::storage::{Item, Storage, Writer};
 use crate::wire::{BodyError, BodySource, Request, Response};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 /// State shared by all workers.
 pub struct App {
@@ -22,6 +23,8 @@ pub struct App {
     /// Why `logs/` could not be used at start; while set, every request gets the 503.
     pub logs_broken: Option<String>,
     pub observer: Observer,
+    /// Serializes this process's write transactions (see `App::write`).
+    pub writer: Mutex<()>,
 }
 
 /// A worker's own state: its database connection and its cache of the flag's notice.
@@ -342,6 +345,9 @@ impl App {
         work: impl FnOnce(&Writer) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         let storage = self.storage(worker)?;
+        // One writer at a time inside the process: workers queue here in order instead of
+        // sleeping and retrying in SQLite's busy handler, which makes write latency unfair.
+        let _turn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         log::debug!("waiting for the write lock");
         let result = storage.write(&|| self.write_gate(), work);
         match result {

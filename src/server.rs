@@ -11,7 +11,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
@@ -67,6 +67,7 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
         config,
         logs_broken,
         observer: Observer::default(),
+        writer: Mutex::new(()),
     });
     let server = HttpServer::start(listener, app.clone(), workers)
         .map_err(|e| format!("cannot start the workers: {e}"))?;

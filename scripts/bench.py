@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""The benchmark suite behind `make bench`.
+
+Starts the release server (and the bare tiny_http ceiling, examples/hello.rs) on loopback ports,
+seeds 1,000 items, runs every scenario with wrk several times, alternating servers, and prints a
+table of medians with min-max: requests/s, p50 and p99 latency, non-2xx answers, and the ratio to
+the bare ceiling measured in the same run. Also the server's peak resident memory and its start
+time (process start to first answered request). Writes the table to BENCHMARKS.md.
+
+Nothing here is a test: it asserts no time. Every run is bounded (wrk -d), loopback only.
+"""
+
+import datetime
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SERVER = os.path.join(ROOT, "target", "release", "directus-server")
+HELLO = os.path.join(ROOT, "target", "release", "examples", "hello")
+WORKERS = 8
+DURATION = int(os.environ.get("BENCH_SECONDS", "5"))
+REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
+CONNECTIONS = 16
+# tiny_http's pool threads freed by a finished wrk run idle for 5 s; a new burst of connections
+# while they idle can hit its lost wake-up. Waiting this long between runs keeps runs comparable.
+IDLE_GAP = 5.5
+
+
+def start(cmd, env=None):
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+    line = proc.stdout.readline().strip()
+    if not line.startswith("listening on "):
+        proc.kill()
+        sys.exit(f"unexpected first line from {cmd[0]}: {line!r}")
+    return proc, line[len("listening on "):]
+
+
+def request(url, method="GET", body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.read()
+
+
+def lua(tmp, name, method, body_expr):
+    """A wrk script that sends `method` with a JSON body built per request."""
+    path = os.path.join(tmp, name + ".lua")
+    with open(path, "w") as f:
+        f.write(
+            f"""
+counter = 0
+request = function()
+  counter = counter + 1
+  local body = {body_expr}
+  return wrk.format("{method}", nil, {{["Content-Type"] = "application/json"}}, body)
+end
+"""
+        )
+    return path
+
+
+def wrk(url, script=None):
+    cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{DURATION}s", "--latency", "--timeout", "3s"]
+    if script:
+        cmd += ["-s", script]
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=DURATION + 30).stdout
+
+    def unit(value, suffix):
+        factor = {"us": 0.001, "ms": 1.0, "s": 1000.0}[suffix]
+        return float(value) * factor
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = dict((p, unit(v, u)) for p, v, u in re.findall(r"\s(50|99)%\s+([\d.]+)(us|ms|s)\b", out))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    return {
+        "rps": rps,
+        "p50": lat.get("50"),
+        "p99": lat.get("99"),
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "errors": errors.group(1).strip() if errors else "",
+        "total": total,
+    }
+
+
+def hold_pool(url, count=4):
+    host, port = url[len("http://"):].rsplit(":", 1)
+    held = []
+    for _ in range(count):
+        s = socket.create_connection((host, int(port)), timeout=5)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.recv(1024)
+        held.append(s)
+    return held
+
+
+def rss_peak_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def start_time_ms(root):
+    """Process start to the first answered request, median of 10 starts."""
+    samples = []
+    for _ in range(10):
+        port = free_port()
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            [SERVER, "--root", root, "--port", str(port), "--workers", str(WORKERS)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "RUST_LOG": "warn"},
+        )
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                    s.sendall(b"GET /server/ping HTTP/1.1\r\nHost: x\r\n\r\n")
+                    if b"pong" in s.recv(1024):
+                        break
+            except OSError:
+                time.sleep(0.0005)
+        samples.append((time.perf_counter() - t0) * 1000)
+        proc.terminate()
+        proc.wait(timeout=15)
+    return samples
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fmt_range(values, digits=0):
+    med = statistics.median(values)
+    return f"{med:,.{digits}f} ({min(values):,.{digits}f}–{max(values):,.{digits}f})"
+
+
+def main():
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (scripts/bench.sh installs it)")
+    tmp = tempfile.mkdtemp(prefix="bench-")
+    roots = {level: os.path.join(tmp, level) for level in ("warn", "info")}
+    servers = {}
+    for level, root in roots.items():
+        os.makedirs(root)
+        # The info-level server logs to a file, as a deployment would.
+        env = {**os.environ, "RUST_LOG": level}
+        log = open(os.path.join(root, "server.log"), "w")
+        proc = subprocess.Popen(
+            [SERVER, "--root", root, "--port", "0", "--workers", str(WORKERS)],
+            stdout=subprocess.PIPE, stderr=log, env=env, text=True,
+        )
+        line = proc.stdout.readline().strip()
+        servers[level] = (proc, line[len("listening on "):])
+    hello, hello_url = start([HELLO, "--port", "0", "--workers", str(WORKERS)])
+    # Warm the bare server's pool the way the product's keeper does: hold connections that
+    # occupy tiny_http's four permanently idle pool threads, so wrk's connections each get a
+    # thread of their own instead of meeting the pool's lost wake-up.
+    held = hold_pool(hello_url)
+
+    for level, (proc, url) in servers.items():
+        request(url + "/collections", "POST", {"collection": "articles"})
+        items = [{"title": f"Article {i}", "views": (i * 7919) % 1000, "body": "lorem ipsum " * 20} for i in range(1000)]
+        request(url + "/items/articles", "POST", items)
+
+    create = lua(tmp, "create", "POST", '\'{"title":"bench","views":\' .. counter .. \'}\'')
+    update = lua(tmp, "update", "PATCH", '\'{"views":\' .. counter .. \'}\'')
+    warn_url = servers["warn"][1]
+    info_url = servers["info"][1]
+    flag = os.path.join(roots["warn"], "logs", "maintenance")
+    scenarios = [
+        ("bare tiny_http hello (ceiling)", hello_url + "/", None, None),
+        ("GET /server/ping", warn_url + "/server/ping", None, None),
+        ("GET /items/articles/1", warn_url + "/items/articles/1", None, None),
+        ("GET /items/articles?limit=100", warn_url + "/items/articles?limit=100", None, None),
+        ("filtered + sorted list", warn_url + "/items/articles?filter[views][_gt]=500&sort=-views&limit=10", None, None),
+        ("POST /items/articles", warn_url + "/items/articles", create, None),
+        ("PATCH /items/articles/1", warn_url + "/items/articles/1", update, None),
+        ("503 (flag present)", warn_url + "/items/articles/1", None, "maintenance"),
+        ("GET /server/ping, access log on", info_url + "/server/ping", None, None),
+        ("GET /items/articles/1, access log on", info_url + "/items/articles/1", None, None),
+    ]
+    results = {name: [] for name, *_ in scenarios}
+    peak_during = {}
+    for rep in range(REPEATS):
+        for name, url, script, mode in scenarios:
+            time.sleep(IDLE_GAP)
+            if mode == "maintenance":
+                open(flag, "w").close()
+            try:
+                r = wrk(url, script)
+            finally:
+                if mode == "maintenance":
+                    os.remove(flag)
+            results[name].append(r)
+            print(f"  run {rep + 1}/{REPEATS} {name}: {r['rps']:,.0f} req/s, non-2xx {r['non2xx']} {r['errors']}", file=sys.stderr)
+    for level, (proc, _) in servers.items():
+        peak_during[level] = rss_peak_kb(proc.pid)
+    # Idle memory of a fresh server, for comparison.
+    idle_proc, _ = start([SERVER, "--root", roots["warn"], "--port", "0", "--workers", str(WORKERS)],
+                         env={**os.environ, "RUST_LOG": "warn"})
+    time.sleep(1)
+    idle_kb = rss_peak_kb(idle_proc.pid)
+    idle_proc.terminate()
+    idle_proc.wait()
+    hello.terminate()
+    for s in held:
+        s.close()
+    for proc, _ in servers.values():
+        proc.terminate()
+        proc.wait()
+    start_ms = start_time_ms(os.path.join(tmp, "start"))
+
+    ceiling = statistics.median(r["rps"] for r in results[scenarios[0][0]])
+    rows = []
+    for name, *_ in scenarios:
+        runs = results[name]
+        rps = [r["rps"] for r in runs]
+        ratio = statistics.median(rps) / ceiling
+        p50 = [r["p50"] for r in runs if r["p50"] is not None]
+        p99 = [r["p99"] for r in runs if r["p99"] is not None]
+        non2xx = sum(r["non2xx"] for r in runs)
+        total = sum(r["total"] for r in runs)
+        errors = "; ".join(sorted({r["errors"] for r in runs if r["errors"]})) or "none"
+        rows.append(
+            f"| {name} | {fmt_range(rps)} | {ratio:.2f} | {fmt_range(p50, 2)} | {fmt_range(p99, 2)} | {non2xx:,} of {total:,} | {errors} |"
+        )
+    cores = os.cpu_count()
+    command = f"make bench (wrk -t1 -c{CONNECTIONS} -d{DURATION}s, {REPEATS} runs each, alternating, {WORKERS} workers)"
+    date = datetime.date.today().isoformat()
+    table = "\n".join(
+        [
+            f"Measured {date} on a {cores}-core machine, loopback, wrk sharing the cores; {command}.",
+            "Medians with min–max over the runs; ratio = median req/s over the bare tiny_http median of the same run.",
+            "",
+            "| scenario | req/s | × ceiling | p50 ms | p99 ms | non-2xx | socket errors |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+            *rows,
+            "",
+            f"- Peak resident memory under load (VmHWM): {peak_during['warn'] / 1024:.1f} MiB "
+            f"(access log off), {peak_during['info'] / 1024:.1f} MiB (access log on); idle: {idle_kb / 1024:.1f} MiB.",
+            f"- Start time, process start to first answered request: {fmt_range(start_ms, 1)} ms "
+            f"(median, min–max of 10 starts).",
+        ]
+    )
+    print(table)
+    with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
+        f.write("# Benchmarks\n\nProduced by `make bench` (scripts/bench.py); rerun it to refresh this file.\n\n")
+        f.write(table + "\n")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
