@@ -165,6 +165,11 @@ fn keeper_connect(target: SocketAddr) -> std::io::Result<TcpStream> {
 fn keep(target: SocketAddr, mut held: VecDeque<TcpStream>, stopping: &AtomicBool) {
     while !stopping.load(Ordering::SeqCst) {
         std::thread::sleep(KEEPER_TICK);
+        // Close the oldest first and connect right after, so the pool thread it frees (which
+        // also picks up any connection the lost wake-up left queued) is idle for a moment only.
+        // Each connection lives a few ticks, far less than the read timeout.
+        held.pop_front();
+        std::thread::sleep(Duration::from_millis(2));
         match keeper_connect(target) {
             Ok(stream) => held.push_back(stream),
             Err(err) if err.kind() == std::io::ErrorKind::ConnectionRefused => {
@@ -178,11 +183,6 @@ fn keep(target: SocketAddr, mut held: VecDeque<TcpStream>, stopping: &AtomicBool
                 std::process::exit(70);
             }
             Err(err) => log::warn!("keeper: connecting to {target} failed: {err}"),
-        }
-        // Each held connection lives a few ticks, far less than the read timeout, so it never
-        // needs to send anything to keep its pool thread.
-        while held.len() > KEEPER_CONNECTIONS {
-            held.pop_front();
         }
     }
 }
