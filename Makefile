@@ -9,7 +9,7 @@ run: build
 	bin/directus-server
 
 test:
-	cargo test --locked --all-targets
+	scripts/test.sh
 
 bench: build
 	scripts/bench.sh

@@ -7,8 +7,16 @@ use std::sync::Arc;
 
 fn main() {
     let mut args = pico_args::Arguments::from_env();
-    let port: u16 = args.opt_value_from_str("--port").ok().flatten().unwrap_or(0);
-    let workers: usize = args.opt_value_from_str("--workers").ok().flatten().unwrap_or(8);
+    let port: u16 = args
+        .opt_value_from_str("--port")
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    let workers: usize = args
+        .opt_value_from_str("--workers")
+        .ok()
+        .flatten()
+        .unwrap_or(8);
     let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind");
     listener.set_nonblocking(false).expect("blocking listener");
     let addr = listener.local_addr().expect("local address");

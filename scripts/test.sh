@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# `make test`: the Rust suites (unit and integration, against the real binaries), then the
+# client suites (the Directus SDK and a browser app, tests/clients) against the same binaries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo test --locked --all-targets
+scripts/test-clients.sh
