@@ -1,5 +1,5 @@
 # One command per target; anything longer lives in scripts/ or in Rust.
-.PHONY: build run test bench fmt clean
+.PHONY: build run test bench fuzz fmt clean
 
 build:
 	cargo build --release --locked
@@ -11,8 +11,11 @@ run: build
 test:
 	scripts/test.sh
 
-bench: build
+bench:
 	scripts/bench.sh
+
+fuzz:
+	scripts/fuzz.sh
 
 fmt:
 	cargo fmt

@@ -85,21 +85,21 @@ impl ApiError {
     /// Builds the Directus error envelope with the headers this error needs.
     pub fn into_response(self, request_id: &str) -> Response {
         let (status, code) = self.status_and_code();
+        if let ApiError::Maintenance(notice) = &self {
+            // The hot path during maintenance: the body is rendered once per notice.
+            let mut response = Response::empty(status);
+            response.header("Content-Type", "application/json".to_string());
+            response.header("Cache-Control", "no-store".to_string());
+            if let Some(secs) = notice.retry_after() {
+                response.header("Retry-After", secs.to_string());
+            }
+            response.body = notice.rendered(|n| maintenance_body(n, code)).to_vec();
+            return response;
+        }
         let mut extensions = Map::new();
         extensions.insert("code".into(), Value::from(code));
         let mut response = Response::empty(status);
         match &self {
-            ApiError::Maintenance(notice) => {
-                extensions.insert("reason".into(), Value::from("maintenance"));
-                if let Some(secs) = notice.retry_after() {
-                    extensions.insert("retry_after".into(), Value::from(secs));
-                    response.header("Retry-After", secs.to_string());
-                }
-                if let Some(since) = notice.since() {
-                    extensions.insert("since".into(), Value::from(since));
-                }
-                response.header("Cache-Control", "no-store".to_string());
-            }
             ApiError::DatabaseBusy => {
                 extensions.insert("reason".into(), Value::from("database_busy"));
                 response.header("Retry-After", "1".to_string());
@@ -115,6 +115,22 @@ impl ApiError {
         response.set_json(&body);
         response
     }
+}
+
+/// The maintenance envelope: the notice's message, `reason`, and `retry_after`/`since` when the
+/// flag holds them.
+fn maintenance_body(notice: &Notice, code: &str) -> Vec<u8> {
+    let mut extensions = Map::new();
+    extensions.insert("code".into(), Value::from(code));
+    extensions.insert("reason".into(), Value::from("maintenance"));
+    if let Some(secs) = notice.retry_after() {
+        extensions.insert("retry_after".into(), Value::from(secs));
+    }
+    if let Some(since) = notice.since() {
+        extensions.insert("since".into(), Value::from(since));
+    }
+    let body = json!({"errors": [{"message": notice.message(), "extensions": extensions}]});
+    serde_json::to_vec(&body).expect("a serde_json::Value always serializes")
 }
 
 impl From<rusqlite::Error> for ApiError {

@@ -28,8 +28,10 @@ const READ_TIMEOUT: Duration = Duration::from_secs(15);
 /// the listener has that receive timeout too, and tiny_http's accept loop dies if `accept()`
 /// ever waits that long.
 const KEEPER_TICK: Duration = Duration::from_millis(250);
-/// How many of its own connections the keeper holds open (see `keep`).
-const KEEPER_CONNECTIONS: usize = 4;
+/// How many of its own connections the keeper holds open (see `Keeper`): twice the four threads
+/// tiny_http's pool starts with, since some of the first connections may get new threads while
+/// those four are still starting.
+const KEEPER_CONNECTIONS: usize = 8;
 
 /// Binds the listening socket with the options accepted sockets inherit on Linux:
 /// `TCP_NODELAY` (without it every response over ~1 KiB stalls ~40 ms on keep-alive), a send
@@ -142,14 +144,19 @@ impl Keeper {
             }
             other => other,
         };
-        // A connection is only known to hold a pool thread once a request on it was answered.
+        // A connection is only known to hold a pool thread once a request on it was answered;
+        // one at a time, so no two of them can meet the lost wake-up together.
         let mut held = VecDeque::new();
         for _ in 0..KEEPER_CONNECTIONS {
             let mut stream = keeper_connect(target)?;
             stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-            stream.write_all(b"GET /server/ping HTTP/1.1\r\nHost: keeper\r\n\r\n")?;
             let mut answer = [0u8; 512];
-            stream.read(&mut answer)?;
+            let answered = stream
+                .write_all(b"GET /server/ping HTTP/1.1\r\nHost: keeper\r\n\r\n")
+                .and_then(|()| stream.read(&mut answer));
+            if let Err(err) = answered {
+                log::warn!("keeper: no answer on a start-up connection: {err}");
+            }
             held.push_back(stream);
         }
         std::thread::Builder::new()

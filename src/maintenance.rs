@@ -12,6 +12,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The message clients get when the flag holds none.
@@ -54,21 +55,36 @@ pub fn probe(path: &Path) -> FlagState {
 }
 
 /// The operator's notice: what the flag may hold. Each field falls back on its own.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Notice {
+///
+/// Cheap to clone (shared), and it keeps the 503 body rendered from it, so a worker answering
+/// many requests during maintenance renders it once per flag content.
+#[derive(Debug, Clone, Default)]
+pub struct Notice(Arc<NoticeData>);
+
+#[derive(Debug, Default)]
+struct NoticeData {
     message: Option<String>,
     retry_after: Option<u64>,
     since: Option<String>,
+    rendered: OnceLock<Vec<u8>>,
+}
+
+impl PartialEq for Notice {
+    fn eq(&self, other: &Notice) -> bool {
+        let (a, b) = (&self.0, &other.0);
+        (&a.message, a.retry_after, &a.since) == (&b.message, b.retry_after, &b.since)
+    }
 }
 
 impl Notice {
     /// A notice with the given fields.
     pub fn new(message: Option<String>, retry_after: Option<u64>, since: Option<String>) -> Notice {
-        Notice {
+        Notice(Arc::new(NoticeData {
             message,
             retry_after,
             since,
-        }
+            rendered: OnceLock::new(),
+        }))
     }
 
     /// Reads a notice from flag content; anything unusable means the defaults for that field.
@@ -76,47 +92,51 @@ impl Notice {
         let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(bytes) else {
             return Notice::default();
         };
-        Notice {
-            message: map
-                .get("message")
+        Notice::new(
+            map.get("message")
                 .and_then(Value::as_str)
                 .filter(|m| !m.trim().is_empty())
                 .map(str::to_string),
-            retry_after: map.get("retry_after").and_then(Value::as_u64),
-            since: map.get("since").and_then(Value::as_str).map(str::to_string),
-        }
+            map.get("retry_after").and_then(Value::as_u64),
+            map.get("since").and_then(Value::as_str).map(str::to_string),
+        )
+    }
+
+    /// The 503 body for this notice, rendered by `render` the first time it is asked for.
+    pub fn rendered(&self, render: impl FnOnce(&Notice) -> Vec<u8>) -> &[u8] {
+        self.0.rendered.get_or_init(|| render(self))
     }
 
     /// The message to show people: the operator's, or the default one.
     pub fn message(&self) -> &str {
-        self.message.as_deref().unwrap_or(DEFAULT_MESSAGE)
+        self.0.message.as_deref().unwrap_or(DEFAULT_MESSAGE)
     }
 
     /// The operator's message, if any.
     pub fn custom_message(&self) -> Option<&str> {
-        self.message.as_deref()
+        self.0.message.as_deref()
     }
 
     /// Seconds the operator expects the maintenance to last.
     pub fn retry_after(&self) -> Option<u64> {
-        self.retry_after
+        self.0.retry_after
     }
 
     /// When maintenance began, as the flag says (RFC 3339).
     pub fn since(&self) -> Option<&str> {
-        self.since.as_deref()
+        self.0.since.as_deref()
     }
 
     /// The JSON object the CLI writes into the flag.
     pub fn to_json(&self) -> Value {
         let mut map = Map::new();
-        if let Some(m) = &self.message {
+        if let Some(m) = &self.0.message {
             map.insert("message".into(), Value::from(m.as_str()));
         }
-        if let Some(r) = self.retry_after {
+        if let Some(r) = self.0.retry_after {
             map.insert("retry_after".into(), Value::from(r));
         }
-        if let Some(s) = &self.since {
+        if let Some(s) = &self.0.since {
             map.insert("since".into(), Value::from(s.as_str()));
         }
         Value::Object(map)

@@ -922,18 +922,7 @@ fn environment_variables_configure_the_server() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let addr: std::net::SocketAddr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let addr = common::listening_addr(&mut child).unwrap();
     let mut c = common::Client::connect(addr);
     assert_eq!(c.send("GET", "/collections", &[], None).status, 403);
     assert_eq!(

@@ -316,18 +316,7 @@ fn a_dead_accept_loop_makes_the_process_exit_non_zero() {
         .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let addr: std::net::SocketAddr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let addr = common::listening_addr(&mut child).unwrap();
     let mut held = Vec::new();
     for _ in 0..100 {
         match TcpStream::connect(addr) {

@@ -58,22 +58,15 @@ impl Server {
             .stderr(stderr)
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| {
-                panic!(
-                    "unexpected first line {line:?}; stderr: {}",
-                    std::fs::read_to_string(root.join("server.stderr")).unwrap_or_default()
-                )
-            });
+        let addr = listening_addr(&mut child).unwrap_or_else(|line| {
+            panic!(
+                "unexpected first line {line:?}; stderr: {}",
+                std::fs::read_to_string(root.join("server.stderr")).unwrap_or_default()
+            )
+        });
         Server {
             child,
-            addr: url.parse().unwrap(),
+            addr,
             root: root.to_path_buf(),
             _dir: None,
         }
@@ -144,6 +137,19 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Reads a started server's first stdout line, `listening on http://HOST:PORT`; the line itself
+/// when it is something else.
+pub fn listening_addr(child: &mut Child) -> Result<SocketAddr, String> {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout is piped"))
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    line.trim()
+        .strip_prefix("listening on http://")
+        .and_then(|a| a.parse().ok())
+        .ok_or(line)
 }
 
 /// What a CLI run printed and returned.
