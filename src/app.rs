@@ -9,7 +9,7 @@ use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::maintenance::{self, FlagState, Notice, NoticeCache, Observer};
 use crate::query::{self, Query, DEFAULT_LIMIT};
-use crate::storage::{Item, Storage, Writer};
+use crate::storage::{Item, Storage, StoredItem, Writer};
 use crate::wire::{BodyError, BodySource, Request, Response};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
@@ -413,7 +413,10 @@ impl App {
                     .storage(worker)?
                     .read_item(&c, id)?
                     .ok_or(ApiError::Forbidden)?;
-                Ok(data(project(item, &query.fields)))
+                let mut body = b"{\"data\":".to_vec();
+                write_item(&mut body, &item, &query.fields)?;
+                body.push(b'}');
+                Ok(Response::json_bytes(200, body))
             }
             (Route::Item(c, id), "PATCH") => self.update_one(worker, req, &c, &id, body),
             (Route::Item(c, id), _) => {
@@ -476,13 +479,14 @@ impl App {
         self.known_collection(worker, c)?;
         let query = Query::from_query_string(&req.query)?;
         let page = self.storage(worker)?.read_items(c, &query, DEFAULT_LIMIT)?;
-        let items: Vec<Value> = page
-            .items
-            .into_iter()
-            .map(|i| project(i, &query.fields))
-            .collect();
-        let mut envelope = Map::new();
-        envelope.insert("data".into(), Value::Array(items));
+        let mut body = b"{\"data\":[".to_vec();
+        for (i, item) in page.items.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            write_item(&mut body, item, &query.fields)?;
+        }
+        body.push(b']');
         if query.total_count || query.filter_count {
             let mut meta = Map::new();
             if let Some(n) = page.total_count {
@@ -491,9 +495,11 @@ impl App {
             if let Some(n) = page.filter_count {
                 meta.insert("filter_count".into(), Value::from(n));
             }
-            envelope.insert("meta".into(), Value::Object(meta));
+            body.extend_from_slice(b",\"meta\":");
+            body.extend(serde_json::to_vec(&meta).expect("a JSON map always serializes"));
         }
-        Ok(Response::json(200, &Value::Object(envelope)))
+        body.push(b'}');
+        Ok(Response::json_bytes(200, body))
     }
 
     fn create_items(
@@ -531,7 +537,7 @@ impl App {
             let ids = w.create_items(c, &items)?;
             w.read_items(c, &ids)
         })?;
-        Ok(answer_items(created, many, &query.fields))
+        answer_items(&created, many, &query.fields)
     }
 
     fn update_one(
@@ -563,7 +569,7 @@ impl App {
             w.update_items(c, &[id], &patch)?;
             w.read_items(c, &[id])
         })?;
-        Ok(answer_items(updated, false, &query.fields))
+        answer_items(&updated, false, &query.fields)
     }
 
     fn update_batch(
@@ -626,7 +632,7 @@ impl App {
                 ))
             }
         };
-        Ok(answer_items(updated, true, &query.fields))
+        answer_items(&updated, true, &query.fields)
     }
 
     fn delete_batch(
@@ -752,13 +758,47 @@ fn data(value: Value) -> Response {
     Response::json(200, &json!({ "data": value }))
 }
 
-fn answer_items(items: Vec<Item>, many: bool, fields: &Option<Vec<String>>) -> Response {
-    let mut projected: Vec<Value> = items.into_iter().map(|i| project(i, fields)).collect();
+/// `{"data":[...]}` for `many`, else `{"data":{...}}` with the first (only) item.
+fn answer_items(
+    items: &[StoredItem],
+    many: bool,
+    fields: &Option<Vec<String>>,
+) -> Result<Response, ApiError> {
+    let mut body = b"{\"data\":".to_vec();
     if many {
-        data(Value::Array(projected))
+        body.push(b'[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            write_item(&mut body, item, fields)?;
+        }
+        body.push(b']');
     } else {
-        data(projected.pop().unwrap_or(Value::Null))
+        match items.first() {
+            Some(item) => write_item(&mut body, item, fields)?,
+            None => body.extend_from_slice(b"null"),
+        }
     }
+    body.push(b'}');
+    Ok(Response::json_bytes(200, body))
+}
+
+/// Appends an item's JSON: spliced from the stored text when every field is wanted, built
+/// value by value when `fields` picks some.
+fn write_item(
+    out: &mut Vec<u8>,
+    item: &StoredItem,
+    fields: &Option<Vec<String>>,
+) -> Result<(), ApiError> {
+    match fields {
+        Some(list) if !list.iter().any(|f| f == "*") => {
+            let projected = project(item.to_item()?, fields);
+            out.extend(serde_json::to_vec(&projected).expect("a JSON value always serializes"));
+        }
+        _ => item.write_json(out)?,
+    }
+    Ok(())
 }
 
 /// Keeps the requested fields of an item (`None` or `*`: all).

@@ -43,7 +43,7 @@ Options (each also from the environment variable shown):
   --host ADDR                     DIRECTUS_HOST    address to bind (default 127.0.0.1)
   --port N                        DIRECTUS_PORT    port, 0 picks a free one (default 8055)
   --db PATH                       DIRECTUS_DB      database file (default ROOT/data/directus.db)
-  --workers N                     DIRECTUS_WORKERS worker threads (default: 4 per core, 4 to 64)
+  --workers N                     DIRECTUS_WORKERS worker threads (default: 2 per core, 4 to 64)
   --token TOKEN                   DIRECTUS_TOKEN   static token required on every request but /server/ping
   --cors-origin ORIGIN            DIRECTUS_CORS_ORIGIN  allow browser apps from ORIGIN
   --max-body BYTES                DIRECTUS_MAX_BODY     largest request body (default 1048576)
@@ -130,7 +130,7 @@ pub fn parse_server_args(
     };
     let workers = match workers {
         None => std::thread::available_parallelism()
-            .map_or(4, |n| n.get() * 4)
+            .map_or(4, |n| n.get() * 2)
             .clamp(4, 64),
         Some(w) => match w.parse::<usize>() {
             Ok(n) if (1..=1024).contains(&n) => n,

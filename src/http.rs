@@ -24,6 +24,8 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a read from a client may wait for a byte: idle keep-alive connections, slow headers
 /// and slow bodies are cut after this much silence.
 const READ_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a request body may take to arrive, all of it.
+const BODY_DEADLINE: Duration = Duration::from_secs(10);
 /// How often the keeper connects to the server itself. Must stay well below `READ_TIMEOUT`:
 /// the listener has that receive timeout too, and tiny_http's accept loop dies if `accept()`
 /// ever waits that long.
@@ -340,25 +342,67 @@ impl Lanes {
 }
 
 /// Reads a tiny_http request's body on demand, and remembers whether it read it all.
+///
+/// Each read waits at most `READ_TIMEOUT` for a byte, and the whole body must arrive within
+/// `BODY_DEADLINE`, so a client trickling its body holds a worker for a bounded time.
 struct TinyBody<'a> {
     rq: &'a mut tiny_http::Request,
+    attempted: bool,
     complete: bool,
+}
+
+impl TinyBody<'_> {
+    /// Reads up to `limit + 1` bytes, handing each chunk to `sink`; true when the body ended
+    /// within the limit and the deadline.
+    fn read_within(
+        &mut self,
+        limit: usize,
+        mut sink: impl FnMut(&[u8]),
+    ) -> Result<bool, BodyError> {
+        self.attempted = true;
+        let started = Instant::now();
+        let reader = self.rq.as_reader();
+        let mut chunk = [0u8; 16 * 1024];
+        let mut total = 0usize;
+        loop {
+            if started.elapsed() > BODY_DEADLINE {
+                return Err(BodyError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the body did not arrive in time",
+                )));
+            }
+            let n = match reader.read(&mut chunk) {
+                Ok(0) => {
+                    self.complete = true;
+                    return Ok(true);
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(BodyError::Io(e)),
+            };
+            total += n;
+            if total > limit {
+                return Ok(false);
+            }
+            sink(&chunk[..n]);
+        }
+    }
+
+    /// Reads and discards an unread body (so the connection stays in sync); false when it
+    /// could not be read whole within the limit and the deadline.
+    fn drain(&mut self, limit: usize) -> bool {
+        self.read_within(limit, |_| {}).unwrap_or(false)
+    }
 }
 
 impl BodySource for TinyBody<'_> {
     fn read_body(&mut self, limit: usize) -> Result<Vec<u8>, BodyError> {
         let mut buf = Vec::new();
-        let cap = limit as u64 + 1;
-        self.rq
-            .as_reader()
-            .take(cap)
-            .read_to_end(&mut buf)
-            .map_err(BodyError::Io)?;
-        if buf.len() > limit {
-            return Err(BodyError::TooLarge);
+        if self.read_within(limit, |chunk| buf.extend_from_slice(chunk))? {
+            Ok(buf)
+        } else {
+            Err(BodyError::TooLarge)
         }
-        self.complete = true;
-        Ok(buf)
     }
 }
 
@@ -375,12 +419,13 @@ fn serve(
     let request = to_wire(&rq);
     let mut body = TinyBody {
         rq: &mut rq,
+        attempted: false,
         complete: false,
     };
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         app.handle(worker, &request, &mut body, &request_id)
     }));
-    let complete = body.complete;
+    let (attempted, complete) = (body.attempted, body.complete);
     let response = outcome.unwrap_or_else(|_| {
         // The panic message was already printed by the hook; the connection may be mid-transaction.
         worker.reset();
@@ -393,12 +438,23 @@ fn serve(
     });
     let status = response.status;
     // tiny_http drains an unread body when the request is dropped, allocating the whole declared
-    // length at once: a huge `Content-Length` aborts the process. Such requests, and those whose
-    // framing cannot be trusted or whose chunked body was left unread, are answered on a
-    // connection that is then abandoned: see `answer_and_abandon`.
+    // length at once: a huge `Content-Length` aborts the process. Such requests, those whose
+    // framing cannot be trusted, and those whose body could not be read whole in time, are
+    // answered on a connection that is then abandoned: see `answer_and_abandon`.
     let oversized = request.body_length.is_some_and(|n| n > max_body);
-    let unread_chunked = request.chunked && !complete;
-    let abandon = request.framing_error.is_some() || oversized || unread_chunked;
+    let mut complete = complete || !request.has_body();
+    if !complete && !oversized && request.framing_error.is_none() {
+        // A body the handler did not read (a refused request) is drained here, under the
+        // deadline, rather than by tiny_http without one.
+        complete = !attempted
+            && TinyBody {
+                rq: &mut rq,
+                attempted: false,
+                complete: false,
+            }
+            .drain(max_body);
+    }
+    let abandon = request.framing_error.is_some() || oversized || !complete;
     let written = if abandon {
         answer_and_abandon(rq, response, request.method == "HEAD")
     } else {

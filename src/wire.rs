@@ -101,10 +101,18 @@ impl Response {
         }
     }
 
-    /// A `200` JSON response with the given value as its body.
+    /// A JSON response with the given value as its body.
     pub fn json(status: u16, value: &Value) -> Response {
         let mut response = Response::empty(status);
         response.set_json(value);
+        response
+    }
+
+    /// A JSON response whose body is already serialized.
+    pub fn json_bytes(status: u16, body: Vec<u8>) -> Response {
+        let mut response = Response::empty(status);
+        response.header("Content-Type", "application/json".to_string());
+        response.body = body;
         response
     }
 

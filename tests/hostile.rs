@@ -176,18 +176,26 @@ fn slow_and_idle_clients_do_not_starve_others() {
     }
     let stop = Arc::new(AtomicBool::new(false));
     let mut slow = Vec::new();
-    for i in 0..50 {
+    // 50 slowloris connections (headers a byte at a time) and 2 that trickle a body (fewer
+    // than the workers: each holds one for at most the body deadline).
+    for i in 0..52 {
         let mut c = TcpStream::connect(s.addr).unwrap();
-        let header = if i % 2 == 0 {
-            // Slow headers.
-            b"GET /server/ping HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".to_vec()
+        let (head, trickle): (&[u8], &[u8]) = if i < 50 {
+            (
+                b"",
+                b"GET /server/ping HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            )
         } else {
-            // A slow body on a route that reads it.
-            b"POST /collections HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"collection\":\"".to_vec()
+            (
+                b"POST /collections HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n",
+                b"{\"collection\":\"",
+            )
         };
+        c.write_all(head).unwrap();
+        let trickle = trickle.to_vec();
         let stop = stop.clone();
         slow.push(std::thread::spawn(move || {
-            for b in header.iter().chain(std::iter::repeat(&b'a')).take(400) {
+            for b in trickle.iter().chain(std::iter::repeat(&b'a')).take(400) {
                 if stop.load(Ordering::SeqCst) || c.write_all(&[*b]).is_err() {
                     return;
                 }
@@ -209,6 +217,56 @@ fn slow_and_idle_clients_do_not_starve_others() {
         t.join().unwrap();
     }
     drop(idle);
+}
+
+#[test]
+fn a_trickled_body_is_cut_off_at_the_deadline() {
+    let mut s = Server::start(&["--workers", "4"]);
+    let mut c = Client::connect(s.addr);
+    c.stream
+        .set_read_timeout(Some(Duration::from_secs(40)))
+        .unwrap();
+    c.send_raw(b"POST /collections HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"collection\":\"");
+    let started = Instant::now();
+    // One byte every 200 ms: never silent long enough for the read timeout, so only the body
+    // deadline (10 s) ends it.
+    let mut writer = c.stream.try_clone().unwrap();
+    let answered = Arc::new(AtomicBool::new(false));
+    let done = answered.clone();
+    let trickler = std::thread::spawn(move || {
+        for _ in 0..150 {
+            if done.load(Ordering::SeqCst) || writer.write_all(b"a").is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    for i in 0..5 {
+        assert_serving(&mut s, &format!("a trickled body ({i})"));
+    }
+    let r = c.read_response(false);
+    let elapsed = started.elapsed();
+    answered.store(true, Ordering::SeqCst);
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "INVALID_PAYLOAD"),
+        "{}",
+        r.text()
+    );
+    assert!(
+        elapsed >= Duration::from_secs(9),
+        "cut off after {elapsed:?}"
+    );
+    let connection: Vec<&str> = r
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert!(connection.contains(&"close"), "{:?}", r.headers);
+    trickler.join().unwrap();
+    assert_serving(&mut s, "the trickled body");
+    assert_eq!(s.get("/collections").data(), serde_json::json!([]));
 }
 
 #[test]
