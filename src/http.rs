@@ -560,8 +560,12 @@ fn to_tiny(response: Response) -> tiny_http::Response<Cursor<Vec<u8>>> {
         .filter_map(|(name, value)| {
             // Defence in depth: a header value never carries control characters (CR/LF would be
             // header injection, which tiny_http writes raw).
-            let clean: String = value.chars().filter(|c| !c.is_control()).collect();
-            tiny_http::Header::from_bytes(name.as_bytes(), clean.as_bytes()).ok()
+            if value.bytes().any(|b| b.is_ascii_control()) {
+                let clean: String = value.chars().filter(|c| !c.is_control()).collect();
+                tiny_http::Header::from_bytes(name.as_bytes(), clean.as_bytes()).ok()
+            } else {
+                tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
+            }
         })
         .collect();
     let len = response.body.len();
@@ -572,4 +576,27 @@ fn to_tiny(response: Response) -> tiny_http::Response<Cursor<Vec<u8>>> {
         Some(len),
         None,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_lose_control_characters() {
+        let mut response = Response::empty(200);
+        response.header("X-A", "one\r\nX-Injected: yes".to_string());
+        response.header("X-B", "plain".to_string());
+        let tiny = to_tiny(response);
+        let values: Vec<String> = tiny
+            .headers()
+            .iter()
+            .map(|h| h.value.as_str().to_string())
+            .collect();
+        assert!(
+            values.contains(&"oneX-Injected: yes".to_string()),
+            "{values:?}"
+        );
+        assert!(values.contains(&"plain".to_string()));
+    }
 }
