@@ -428,7 +428,16 @@ fn item_writes_single_and_batch() {
 fn error_codes_and_statuses() {
     let s = Server::start(&["--max-body", "200"]);
     seed(&s, "a", r#"{"t":"x"}"#);
-    let cases: Vec<(&str, &str, &[(&str, &str)], Option<&str>, u16, &str)> = vec![
+    // (method, path, headers, body, expected status, expected code)
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a [(&'a str, &'a str)],
+        Option<&'a str>,
+        u16,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "POST",
             "/items/a",

@@ -410,7 +410,8 @@ fn garbage_flags_mean_on_with_defaults() {
     let s = Server::start(&[]);
     seed(&s, "a", "{}");
     let flag = s.flag();
-    let cases: Vec<(&str, Box<dyn Fn()>)> = vec![
+    type MakeFlag<'a> = Box<dyn Fn() + 'a>;
+    let cases: Vec<(&str, MakeFlag)> = vec![
         ("empty", Box::new(|| std::fs::write(&flag, b"").unwrap())),
         (
             "invalid JSON",
