@@ -425,7 +425,6 @@ fn serve(
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         app.handle(worker, &request, &mut body, &request_id)
     }));
-    let (attempted, complete) = (body.attempted, body.complete);
     let response = outcome.unwrap_or_else(|_| {
         // The panic message was already printed by the hook; the connection may be mid-transaction.
         worker.reset();
@@ -434,27 +433,23 @@ fn serve(
             request.method,
             request.path
         );
-        ApiError::Internal("handler panicked".into()).into_response(&request_id)
+        let mut response = ApiError::Internal("handler panicked".into()).into_response(&request_id);
+        response.header("X-Request-Id", request_id.clone());
+        response
     });
     let status = response.status;
     // tiny_http drains an unread body when the request is dropped, allocating the whole declared
     // length at once: a huge `Content-Length` aborts the process. Such requests, those whose
     // framing cannot be trusted, and those whose body could not be read whole in time, are
-    // answered on a connection that is then abandoned: see `answer_and_abandon`.
+    // answered on a connection that is then abandoned: see `answer_and_abandon`. A body the
+    // handler did not read (a refused request) is drained here, under the deadline, rather than
+    // by tiny_http without one.
     let oversized = request.body_length.is_some_and(|n| n > max_body);
-    let mut complete = complete || !request.has_body();
-    if !complete && !oversized && request.framing_error.is_none() {
-        // A body the handler did not read (a refused request) is drained here, under the
-        // deadline, rather than by tiny_http without one.
-        complete = !attempted
-            && TinyBody {
-                rq: &mut rq,
-                attempted: false,
-                complete: false,
-            }
-            .drain(max_body);
-    }
-    let abandon = request.framing_error.is_some() || oversized || !complete;
+    let trusted = request.framing_error.is_none() && !oversized;
+    let complete = !request.has_body()
+        || body.complete
+        || (trusted && !body.attempted && body.drain(max_body));
+    let abandon = !trusted || !complete;
     let written = if abandon {
         answer_and_abandon(rq, response, request.method == "HEAD")
     } else {
