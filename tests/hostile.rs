@@ -150,13 +150,7 @@ fn an_abandoned_connection_answers_once_and_says_close() {
     c.send_raw(&post_head("1000000000000"));
     let r = c.read_response(false);
     assert_eq!(r.status, 413);
-    let connection: Vec<&str> = r
-        .headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
-        .map(|(_, v)| v.as_str())
-        .collect();
-    assert!(connection.contains(&"close"), "{:?}", r.headers);
+    assert!(r.says_close(), "{:?}", r.headers);
     assert_eq!(
         r.header("content-length"),
         Some(r.body.len().to_string().as_str())
@@ -253,13 +247,7 @@ fn a_trickled_body_is_cut_off_at_the_deadline() {
         elapsed >= Duration::from_secs(9),
         "cut off after {elapsed:?}"
     );
-    let connection: Vec<&str> = r
-        .headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
-        .map(|(_, v)| v.as_str())
-        .collect();
-    assert!(connection.contains(&"close"), "{:?}", r.headers);
+    assert!(r.says_close(), "{:?}", r.headers);
     trickler.join().unwrap();
     assert_serving(&mut s, "the trickled body");
     assert_eq!(s.get("/collections").data(), serde_json::json!([]));

@@ -193,6 +193,13 @@ impl Resp {
             .map(|(_, v)| v.as_str())
     }
 
+    /// True when a `Connection` header says `close`.
+    pub fn says_close(&self) -> bool {
+        self.headers
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close"))
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
