@@ -165,14 +165,15 @@ impl App {
             "HEAD" => "GET",
             m => m,
         };
-        let route = Route::parse(&req.path);
         let preflight = method == "OPTIONS"
             && self.config.cors_origin.is_some()
             && req.header("access-control-request-method").is_some();
-        let ping = route == Some(Route::Ping) && method == "GET";
+        // Decided on the raw path so that the maintenance answer needs no routing work.
+        let ping = method == "GET" && matches!(req.path.as_str(), "/server/ping" | "/server/ping/");
         if !ping && !preflight {
             self.check_maintenance(worker)?;
         }
+        let route = Route::parse(&req.path);
         if preflight {
             let mut r = Response::empty(204);
             r.header(
