@@ -173,7 +173,6 @@ impl App {
         if !ping && !preflight {
             self.check_maintenance(worker)?;
         }
-        let route = Route::parse(&req.path);
         if preflight {
             let mut r = Response::empty(204);
             r.header(
@@ -194,7 +193,8 @@ impl App {
             return Ok(Response::text(200, "text/plain; charset=utf-8", "pong"));
         }
         let authorized = self.authenticate(req)?;
-        let route = route.ok_or_else(|| ApiError::RouteNotFound(req.path.clone()))?;
+        let route =
+            Route::parse(&req.path).ok_or_else(|| ApiError::RouteNotFound(req.path.clone()))?;
         if method == "OPTIONS" {
             let mut r = Response::empty(204);
             r.header("Allow", route.allow().into());
