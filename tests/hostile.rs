@@ -335,10 +335,10 @@ fn a_burst_of_new_keep_alive_connections_right_after_start_is_served() {
             "connection {i}"
         );
     }
-    // The bound, as a hang detector with the same margin as every other check here.
+    // The bound the work was specified with (typically it takes a few milliseconds).
     let elapsed = started.elapsed();
     assert!(
-        elapsed < Duration::from_secs(2),
+        elapsed < Duration::from_secs(1),
         "32 connections took {elapsed:?}"
     );
 }
