@@ -20,8 +20,8 @@ pub struct App {
     pub config: ServerConfig,
     /// `ROOT/logs/maintenance`.
     pub flag: PathBuf,
-    /// Why `logs/` could not be used at start; while set, every request gets the 503.
-    pub logs_broken: Option<String>,
+    /// `logs/` could not be used at start (the reason was logged): every request gets the 503.
+    pub logs_unusable: bool,
     pub observer: Observer,
     /// Serializes this process's write transactions (see `App::write`).
     pub writer: Mutex<()>,
@@ -216,7 +216,7 @@ impl App {
 
     /// One `lstat` of the flag; on (or undecidable) is the 503. Also notes transitions.
     fn check_maintenance(&self, worker: &mut Worker) -> Result<(), ApiError> {
-        if self.logs_broken.is_some() {
+        if self.logs_unusable {
             return Err(ApiError::Maintenance(Notice::default()));
         }
         match maintenance::probe(&self.flag) {
@@ -536,7 +536,7 @@ impl App {
         let created = self.write(worker, |w| {
             ensure_collection(w, c)?;
             let ids = w.create_items(c, &items)?;
-            w.read_items(c, &ids)
+            w.read_by_ids(c, &ids)
         })?;
         answer_items(&created, many, &query.fields)
     }
@@ -568,7 +568,7 @@ impl App {
         let updated = self.write(worker, |w| {
             ensure_collection(w, c)?;
             w.update_items(c, &[id], &patch)?;
-            w.read_items(c, &[id])
+            w.read_by_ids(c, &[id])
         })?;
         answer_items(&updated, false, &query.fields)
     }
@@ -605,7 +605,7 @@ impl App {
                         w.update_items(c, &[*id], patch)?;
                         ids.push(*id);
                     }
-                    w.read_items(c, &dedup(ids))
+                    w.read_by_ids(c, &dedup(ids))
                 })?
             }
             Value::Object(mut map) => {
@@ -624,7 +624,7 @@ impl App {
                     ensure_collection(w, c)?;
                     let ids = selector.ids(w, c)?;
                     w.update_items(c, &ids, &patch)?;
-                    w.read_items(c, &ids)
+                    w.read_by_ids(c, &ids)
                 })?
             }
             _ => {

@@ -30,7 +30,7 @@ const BODY_DEADLINE: Duration = Duration::from_secs(10);
 /// the listener has that receive timeout too, and tiny_http's accept loop dies if `accept()`
 /// ever waits that long.
 const KEEPER_TICK: Duration = Duration::from_millis(250);
-/// How many of its own connections the keeper holds open (see `Keeper`): twice the four threads
+/// How many of its own connections the keeper holds open (see `start_keeper`): twice the four threads
 /// tiny_http's pool starts with, since some of the first connections may get new threads while
 /// those four are still starting.
 const KEEPER_CONNECTIONS: usize = 8;
@@ -91,7 +91,7 @@ impl HttpServer {
             workers.push(handle);
         }
         // The keeper's connections must hold the pool's idle threads before any client arrives.
-        workers.push(Keeper::start(local, stopping.clone())?);
+        workers.push(start_keeper(local, stopping.clone())?);
         Ok(HttpServer {
             server,
             workers,
@@ -122,49 +122,44 @@ impl HttpServer {
     }
 }
 
-/// The keeper: a thread that connects to the server itself, which contains three tiny_http
+/// Starts the keeper: a thread that connects to the server itself, which contains three tiny_http
 /// failure modes from outside the crate.
 ///
 /// - Every tick it opens a new connection, so `accept()` returns well within the listener's
 ///   receive timeout. If that connection is refused, tiny_http's accept loop has died (its
 ///   listener is closed): the process exits non-zero so a supervisor restarts it.
 /// - It keeps the last `KEEPER_CONNECTIONS` of these connections open and closes the oldest
-///   each tick. At start they occupy the pool's
-///   idle threads, so new clients get threads of their own; later, the thread freed each tick
+///   each tick. At start they occupy the pool's idle threads, so new clients get threads of their own; later, the thread freed each tick
 ///   picks up any connection that tiny_http's lost wake-up left queued, so none waits for more
 ///   than about a tick.
-struct Keeper;
-
-impl Keeper {
-    fn start(local: SocketAddr, stopping: Arc<AtomicBool>) -> std::io::Result<JoinHandle<()>> {
-        let target = match local {
-            SocketAddr::V4(a) if a.ip().is_unspecified() => {
-                SocketAddr::from(([127, 0, 0, 1], a.port()))
-            }
-            SocketAddr::V6(a) if a.ip().is_unspecified() => {
-                SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, a.port()))
-            }
-            other => other,
-        };
-        // A connection is only known to hold a pool thread once a request on it was answered;
-        // one at a time, so no two of them can meet the lost wake-up together.
-        let mut held = VecDeque::new();
-        for _ in 0..KEEPER_CONNECTIONS {
-            let mut stream = keeper_connect(target)?;
-            stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-            let mut answer = [0u8; 512];
-            let answered = stream
-                .write_all(b"GET /server/ping HTTP/1.1\r\nHost: keeper\r\n\r\n")
-                .and_then(|()| stream.read(&mut answer));
-            if let Err(err) = answered {
-                log::warn!("keeper: no answer on a start-up connection: {err}");
-            }
-            held.push_back(stream);
+fn start_keeper(local: SocketAddr, stopping: Arc<AtomicBool>) -> std::io::Result<JoinHandle<()>> {
+    let target = match local {
+        SocketAddr::V4(a) if a.ip().is_unspecified() => {
+            SocketAddr::from(([127, 0, 0, 1], a.port()))
         }
-        std::thread::Builder::new()
-            .name("keeper".into())
-            .spawn(move || keep(target, held, &stopping))
+        SocketAddr::V6(a) if a.ip().is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, a.port()))
+        }
+        other => other,
+    };
+    // A connection is only known to hold a pool thread once a request on it was answered;
+    // one at a time, so no two of them can meet the lost wake-up together.
+    let mut held = VecDeque::new();
+    for _ in 0..KEEPER_CONNECTIONS {
+        let mut stream = keeper_connect(target)?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let mut answer = [0u8; 512];
+        let answered = stream
+            .write_all(b"GET /server/ping HTTP/1.1\r\nHost: keeper\r\n\r\n")
+            .and_then(|()| stream.read(&mut answer));
+        if let Err(err) = answered {
+            log::warn!("keeper: no answer on a start-up connection: {err}");
+        }
+        held.push_back(stream);
     }
+    std::thread::Builder::new()
+        .name("keeper".into())
+        .spawn(move || keep(target, held, &stopping))
 }
 
 fn keeper_connect(target: SocketAddr) -> std::io::Result<TcpStream> {

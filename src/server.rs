@@ -51,21 +51,24 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
 
     let logs = config.root.join("logs");
     let server_file = server_file(&config.root);
-    let logs_broken = std::fs::create_dir_all(&logs)
+    let logs_unusable = match std::fs::create_dir_all(&logs)
         .and_then(|()| write_atomically(&server_file, &server_info(&config, &db, &url)))
-        .err()
-        .map(|e| format!("{}: {e}", logs.display()));
-    if let Some(reason) = &logs_broken {
-        log::error!(
-            "logs/ is unusable ({reason}); answering every request with 503 until restarted"
-        );
-    }
+    {
+        Ok(()) => false,
+        Err(e) => {
+            log::error!(
+                "{} is unusable ({e}); answering every request with 503 until restarted",
+                logs.display()
+            );
+            true
+        }
+    };
 
     let workers = config.workers;
     let app = Arc::new(App {
         flag: maintenance::flag_path(&config.root),
         config,
-        logs_broken,
+        logs_unusable,
         observer: Observer::default(),
         writer: Mutex::new(()),
     });
@@ -106,7 +109,7 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
         log::warn!("some requests were still running after {SHUTDOWN_GRACE:?}; exiting anyway");
     }
     let _ = watcher.join();
-    if app.logs_broken.is_none() {
+    if !app.logs_unusable {
         let _ = std::fs::remove_file(&server_file);
     }
     log::info!("stopped");

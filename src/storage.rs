@@ -303,7 +303,7 @@ impl Writer<'_> {
     }
 
     /// Items by id, in the order given (for answering a write).
-    pub fn read_items(&self, collection: &str, ids: &[i64]) -> Result<Vec<StoredItem>, ApiError> {
+    pub fn read_by_ids(&self, collection: &str, ids: &[i64]) -> Result<Vec<StoredItem>, ApiError> {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             out.push(read_item(self.tx, collection, *id)?.ok_or(ApiError::Forbidden)?);

@@ -135,12 +135,4 @@ impl Response {
     pub fn header(&mut self, name: &'static str, value: String) {
         self.headers.push((name, value));
     }
-
-    /// The first value of a header, by case-insensitive name.
-    pub fn get_header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
 }

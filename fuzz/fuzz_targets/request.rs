@@ -39,7 +39,7 @@ fn fixture() -> Fixture {
     let app = App {
         flag: directus::maintenance::flag_path(&dir),
         config,
-        logs_broken: None,
+        logs_unusable: false,
         observer: Observer::default(),
         writer: Mutex::new(()),
     };
