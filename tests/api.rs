@@ -729,7 +729,9 @@ fn token_auth() {
     );
     assert_eq!(r.status, 200);
     assert_eq!(s.req("GET", "/items/a", &bearer, None).status, 200);
-    assert_eq!(s.get("/items/a?access_token=s3cret-token").status, 200);
+    let with_query_token = s.get("/items/a?access_token=s3cret-token");
+    assert_eq!(with_query_token.status, 200);
+    let request_id = with_query_token.header("x-request-id").unwrap().to_string();
     assert_eq!(s.get("/items/a").code(), "FORBIDDEN");
     assert_eq!(s.get("/server/health").code(), "FORBIDDEN");
     assert_eq!(s.get("/server/ping").text(), "pong");
@@ -757,9 +759,26 @@ fn token_auth() {
         .status,
         403
     );
+    // The access line (method, path without the query, status, duration, request id) is
+    // written just after the answer: poll for it, bounded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let line = loop {
+        let log = s.stderr();
+        if let Some(line) = log.lines().find(|l| l.contains(&request_id)) {
+            break line.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no access line for {request_id}:\n{log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    assert!(
+        line.contains("GET /items/a 200 ") && line.contains("ms "),
+        "{line}"
+    );
     let log = s.stderr();
     assert!(!log.contains("s3cret"), "the token reached the log:\n{log}");
-    assert!(log.contains("GET /items/a 200"), "no access line:\n{log}");
 }
 
 #[test]

@@ -503,17 +503,16 @@ fn logs_that_cannot_be_used_fail_closed() {
     assert_eq!(broken.get("/server/ping").text(), "pong");
 }
 
-#[test]
-fn a_write_waiting_for_the_lock_sees_the_flag_and_rolls_back() {
-    let s = Server::start_logging("debug", &[]);
-    seed(&s, "a", r#"{"t":"x"}"#);
+/// Takes SQLite's write lock from the test, then sends a create that passes the dispatcher's
+/// flag check and blocks on that lock. Returns the lock holder (in `BEGIN IMMEDIATE`) and the
+/// pending answer. The server must log at debug level.
+fn write_blocked_on_lock(
+    s: &Server,
+) -> (rusqlite::Connection, std::thread::JoinHandle<common::Resp>) {
     let waits = |s: &Server| s.stderr().matches("waiting for the write lock").count();
-    let waits_before = waits(&s);
-    let mut holder = rusqlite::Connection::open(s.db()).unwrap();
-    let tx = holder
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .unwrap();
-    // The request passes the dispatcher's check, then blocks on the write lock we hold.
+    let waits_before = waits(s);
+    let holder = rusqlite::Connection::open(s.db()).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
     let addr = s.addr;
     let writer = std::thread::spawn(move || {
         Client::connect(addr).send(
@@ -524,15 +523,56 @@ fn a_write_waiting_for_the_lock_sees_the_flag_and_rolls_back() {
         )
     });
     // Once the server logs that it waits for the lock, the dispatcher's check is behind it.
-    wait_for("the write to wait for the lock", || {
-        waits(&s) > waits_before
-    });
+    wait_for("the write to wait for the lock", || waits(s) > waits_before);
+    (holder, writer)
+}
+
+#[test]
+fn a_write_waiting_for_the_lock_sees_the_flag_and_rolls_back() {
+    let s = Server::start_logging("debug", &[]);
+    seed(&s, "a", r#"{"t":"x"}"#);
+    let (holder, writer) = write_blocked_on_lock(&s);
     std::fs::write(s.flag(), b"").unwrap();
-    tx.rollback().unwrap();
+    holder.execute_batch("ROLLBACK").unwrap();
     let r = writer.join().unwrap();
     assert_maintenance(&r, DEFAULT_MESSAGE, false);
     assert!(s.stderr().contains("rolled back"), "{}", s.stderr());
     std::fs::remove_file(s.flag()).unwrap();
+    assert_eq!(s.get("/items/a?fields=id").ids(), vec![1]);
+}
+
+#[test]
+fn a_write_timing_out_on_the_lock_during_maintenance_gets_the_503() {
+    let s = Server::start_logging("debug", &[]);
+    seed(&s, "a", r#"{"t":"x"}"#);
+    let (holder, writer) = write_blocked_on_lock(&s);
+    std::fs::write(s.flag(), b"").unwrap();
+    // The lock stays held past the server's busy timeout (5 s): SQLITE_BUSY with the flag up.
+    let r = writer.join().unwrap();
+    assert_maintenance(&r, DEFAULT_MESSAGE, false);
+    holder.execute_batch("ROLLBACK").unwrap();
+    std::fs::remove_file(s.flag()).unwrap();
+    assert_eq!(s.get("/items/a?fields=id").ids(), vec![1]);
+}
+
+#[test]
+fn a_write_timing_out_on_the_lock_otherwise_is_a_retryable_503() {
+    let s = Server::start_logging("debug", &[]);
+    seed(&s, "a", r#"{"t":"x"}"#);
+    let (holder, writer) = write_blocked_on_lock(&s);
+    let r = writer.join().unwrap();
+    holder.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (503, "SERVICE_UNAVAILABLE"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(
+        r.json()["errors"][0]["extensions"]["reason"],
+        "database_busy"
+    );
+    assert_eq!(r.header("retry-after"), Some("1"));
     assert_eq!(s.get("/items/a?fields=id").ids(), vec![1]);
 }
 
