@@ -4,18 +4,19 @@
 //! Internal errors carry their detail for the log, never for the client.
 
 use crate::maintenance::Notice;
+use crate::storage::StorageError;
 use crate::wire::Response;
 use serde_json::{json, Map, Value};
 
 /// Everything a request can fail with, as the client is meant to see it.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub enum ApiError {
     /// The body is not valid JSON or not the shape the route takes.
     InvalidPayload(String),
     /// A query parameter (or a `query` object in a body) is malformed.
     InvalidQuery(String),
-    /// A create named an `id` that already exists.
-    RecordNotUnique(i64),
+    /// A create named an `id` that already exists in the collection.
+    RecordNotUnique { collection: String, id: i64 },
     /// A token was given and it is wrong.
     InvalidCredentials,
     /// No token where one is required, or an unknown collection or item.
@@ -23,7 +24,7 @@ pub enum ApiError {
     /// No such route.
     RouteNotFound(String),
     /// Known path, wrong method; carries the `Allow` header value.
-    MethodNotAllowed(&'static str),
+    MethodNotAllowed(String),
     /// The body is larger than `--max-body`.
     ContentTooLarge(usize),
     /// A body that is not `application/json`.
@@ -42,7 +43,7 @@ impl ApiError {
         match self {
             ApiError::InvalidPayload(_) => (400, "INVALID_PAYLOAD"),
             ApiError::InvalidQuery(_) => (400, "INVALID_QUERY"),
-            ApiError::RecordNotUnique(_) => (400, "RECORD_NOT_UNIQUE"),
+            ApiError::RecordNotUnique { .. } => (400, "RECORD_NOT_UNIQUE"),
             ApiError::InvalidCredentials => (401, "INVALID_CREDENTIALS"),
             ApiError::Forbidden => (403, "FORBIDDEN"),
             ApiError::RouteNotFound(_) => (404, "ROUTE_NOT_FOUND"),
@@ -55,13 +56,14 @@ impl ApiError {
         }
     }
 
-    fn message(&self) -> String {
+    /// The sentence the client sees (internal details are never part of it).
+    pub fn message(&self) -> String {
         match self {
             ApiError::InvalidPayload(why) => format!("Invalid payload. {why}"),
             ApiError::InvalidQuery(why) => format!("Invalid query. {why}"),
-            ApiError::RecordNotUnique(id) => {
-                format!("Value \"{id}\" for field \"id\" in collection has to be unique.")
-            }
+            ApiError::RecordNotUnique { collection, id } => format!(
+                "Value \"{id}\" for field \"id\" in collection \"{collection}\" has to be unique."
+            ),
             ApiError::InvalidCredentials => "Invalid user credentials.".to_string(),
             ApiError::Forbidden => "You don't have permission to access this.".to_string(),
             ApiError::RouteNotFound(path) => format!("Route {path} doesn't exist."),
@@ -105,7 +107,7 @@ impl ApiError {
                 response.header("Retry-After", "1".to_string());
                 response.header("Cache-Control", "no-store".to_string());
             }
-            ApiError::MethodNotAllowed(allow) => response.header("Allow", allow.to_string()),
+            ApiError::MethodNotAllowed(allow) => response.header("Allow", allow.clone()),
             ApiError::Internal(_) => {
                 extensions.insert("request_id".into(), Value::from(request_id));
             }
@@ -133,12 +135,33 @@ fn maintenance_body(notice: &Notice, code: &str) -> Vec<u8> {
     serde_json::to_vec(&body).expect("a serde_json::Value always serializes")
 }
 
-impl From<rusqlite::Error> for ApiError {
-    fn from(err: rusqlite::Error) -> Self {
-        if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
-            ApiError::DatabaseBusy
-        } else {
-            ApiError::Internal(format!("database: {err}"))
+impl std::fmt::Display for ApiError {
+    /// The client's message, and for internal errors the detail meant for the log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::Internal(detail) => write!(f, "internal error: {detail}"),
+            other => f.write_str(&other.message()),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// Storage speaks of rows and constraints; this is where its outcomes become statuses.
+impl From<StorageError> for ApiError {
+    fn from(err: StorageError) -> Self {
+        match err {
+            StorageError::DuplicateId { collection, id } => {
+                ApiError::RecordNotUnique { collection, id }
+            }
+            StorageError::NoSuchItem { .. } => ApiError::Forbidden,
+            StorageError::IdsExhausted { collection } => ApiError::InvalidPayload(format!(
+                "The collection \"{collection}\" has run out of ids."
+            )),
+            StorageError::Busy => ApiError::DatabaseBusy,
+            err @ (StorageError::Corrupt { .. } | StorageError::Sqlite(_)) => {
+                ApiError::Internal(err.to_string())
+            }
         }
     }
 }

@@ -2,18 +2,15 @@
 //!
 //! It builds the listening socket (so socket options reach every accepted connection), runs the
 //! worker threads that share one `Arc<tiny_http::Server>`, converts requests and responses to and
-//! from the product's `wire` types, isolates each request (a panic is a 500 for that request
-//! only) and writes the access log. It knows nothing of routes, SQL or maintenance.
+//! from the product's `wire` types, and writes the access log. It knows nothing of routes, SQL or maintenance.
 
-use crate::app::{App, Worker};
-use crate::error::ApiError;
+use crate::api::{App, Session};
 use crate::wire::{BodyError, BodySource, Request, Response};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::io::{Cursor, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -225,14 +222,14 @@ fn work(
     lanes: &Lanes,
     max_body: usize,
 ) {
-    let mut worker = Worker::default();
+    let mut session = Session::default();
     loop {
         match server.recv() {
             Ok(rq) => {
                 let mut next = lanes.claim(rq);
                 while let Some(rq) = next {
                     let peer = rq.remote_addr().copied();
-                    let abandoned = serve(rq, app, &mut worker, ids, max_body);
+                    let abandoned = serve(rq, app, &mut session, ids, max_body);
                     next = match peer {
                         Some(peer) if abandoned => {
                             lanes.abandon(peer);
@@ -405,7 +402,7 @@ impl BodySource for TinyBody<'_> {
 fn serve(
     mut rq: tiny_http::Request,
     app: &App,
-    worker: &mut Worker,
+    session: &mut Session,
     ids: &RequestIds,
     max_body: usize,
 ) -> bool {
@@ -417,21 +414,8 @@ fn serve(
         attempted: false,
         complete: false,
     };
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        app.handle(worker, &request, &mut body, &request_id)
-    }));
-    let response = outcome.unwrap_or_else(|_| {
-        // The panic message was already printed by the hook; the connection may be mid-transaction.
-        worker.reset();
-        log::error!(
-            "request {request_id} {} {}: handler panicked",
-            request.method,
-            request.path
-        );
-        let mut response = ApiError::Internal("handler panicked".into()).into_response(&request_id);
-        response.header("X-Request-Id", request_id.clone());
-        response
-    });
+    // `handle` turns a panic in a handler into a 500 for this request only.
+    let response = app.handle(session, &request, &mut body, &request_id);
     let status = response.status;
     // tiny_http drains an unread body when the request is dropped, allocating the whole declared
     // length at once: a huge `Content-Length` aborts the process. Such requests, those whose

@@ -4,7 +4,7 @@
 //! only `cli`, `config`, `maintenance` and `storage`, never the HTTP side.
 #![forbid(unsafe_code)]
 
-pub mod app;
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod error;

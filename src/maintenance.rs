@@ -45,6 +45,40 @@ impl FlagState {
     }
 }
 
+/// What one check of the flag found: the state and, when on, the operator's notice.
+#[derive(Debug)]
+pub enum Check {
+    /// Nothing at the path: serving.
+    Off,
+    /// The flag is there; the notice is what its content says (or the defaults).
+    On(Notice),
+    /// The existence could not be decided: callers treat this as on with the default notice
+    /// (fail closed), and log the error.
+    Unknown(io::Error),
+}
+
+impl Check {
+    /// The notice to answer with, or `None` when serving. Undecidable means on.
+    pub fn notice(&self) -> Option<Notice> {
+        match self {
+            Check::Off => None,
+            Check::On(notice) => Some(notice.clone()),
+            Check::Unknown(_) => Some(Notice::default()),
+        }
+    }
+}
+
+/// The one maintenance check, used by every request, the write gate, the watcher and the CLI:
+/// one fresh `lstat` of the flag (never cached), then the notice from `cache` (read again only
+/// when the flag's identity changed).
+pub fn check(path: &Path, cache: &mut NoticeCache) -> Check {
+    match probe(path) {
+        FlagState::Off => Check::Off,
+        FlagState::On(meta) => Check::On(cache.get(path, &meta)),
+        FlagState::Unknown(err) => Check::Unknown(err),
+    }
+}
+
 /// Looks at the flag path once: one `lstat`, no caching.
 pub fn probe(path: &Path) -> FlagState {
     match fs::symlink_metadata(path) {
@@ -167,12 +201,16 @@ pub fn read_notice(path: &Path, meta: &Metadata) -> Notice {
     }
 }
 
-/// A per-worker cache of the flag's notice, keyed by the identity `probe` returned.
+/// A per-worker cache of the flag's notice, keyed by the identity `probe` returned: device,
+/// inode, size, mtime and ctime (both to the nanosecond). Any rewrite of the flag, in place or
+/// by rename, changes one of them.
 #[derive(Default)]
 pub struct NoticeCache {
-    key: Option<(u64, u64, u64, i64, i64, i64)>,
+    key: Option<FlagIdentity>,
     notice: Notice,
 }
+
+type FlagIdentity = (u64, u64, u64, i64, i64, i64, i64);
 
 impl NoticeCache {
     /// The notice for the flag whose metadata `probe` just returned; reads only when it changed.
@@ -183,6 +221,7 @@ impl NoticeCache {
             meta.size(),
             meta.mtime(),
             meta.mtime_nsec(),
+            meta.ctime(),
             meta.ctime_nsec(),
         );
         if self.key != Some(key) {

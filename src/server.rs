@@ -1,17 +1,17 @@
 //! Starting and stopping the server: directories, schema, `logs/server.json`, the listener, the
 //! workers, the maintenance watcher and signal handling.
 
-use crate::app::App;
+use crate::api::App;
 use crate::config::ServerConfig;
 use crate::http::{self, HttpServer};
-use crate::maintenance::{self, Notice, Observer};
+use crate::maintenance::{self, NoticeCache};
 use crate::storage::Storage;
 use serde_json::json;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
@@ -65,13 +65,8 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
     };
 
     let workers = config.workers;
-    let app = Arc::new(App {
-        flag: maintenance::flag_path(&config.root),
-        config,
-        logs_unusable,
-        observer: Observer::default(),
-        writer: Mutex::new(()),
-    });
+    let flag = maintenance::flag_path(&config.root);
+    let app = Arc::new(App::new(config, flag, logs_unusable));
     let server = HttpServer::start(listener, app.clone(), workers)
         .map_err(|e| format!("cannot start the workers: {e}"))?;
 
@@ -144,12 +139,11 @@ fn write_atomically(path: &Path, value: &serde_json::Value) -> std::io::Result<(
 /// Notices transitions when no request does, so connections are reopened after a maintenance
 /// window that saw no traffic (a database replaced during it must be the one served after).
 fn watch(app: &App, stop: &AtomicBool) {
+    let mut notices = NoticeCache::default();
     while !stop.load(Ordering::SeqCst) {
-        let state = maintenance::probe(&app.flag);
-        app.observer.observe(state.is_on(), || match &state {
-            maintenance::FlagState::On(meta) => maintenance::read_notice(&app.flag, meta),
-            _ => Notice::default(),
-        });
+        let notice = maintenance::check(&app.flag, &mut notices).notice();
+        app.observer
+            .observe(notice.is_some(), || notice.clone().unwrap_or_default());
         std::thread::sleep(WATCH_INTERVAL);
     }
 }

@@ -8,15 +8,17 @@
 //! - `directus_items(collection, id, data)`: one row per item; `data` is the item's JSON object
 //!   without its `id`.
 //!
-//! Every API write runs in `Storage::write`: one `BEGIN IMMEDIATE` transaction whose gate (the
-//! maintenance re-check) runs after the write lock is held and before anything is written.
+//! Every API write runs in a `Writer`: one `BEGIN IMMEDIATE` transaction, opened by
+//! `Storage::begin` and committed by `Writer::commit`. The caller runs the maintenance gate
+//! between the two, once the write lock is held.
+//!
+//! Storage speaks in its own terms: rows, counts, `Option` and `StorageError`. It never decides
+//! what a client sees; the API maps its errors at the edge.
 
-use crate::error::ApiError;
 use crate::query::{Cond, Filter, Query, Scalar};
 use rusqlite::types::Value as Sql;
 use rusqlite::{
-    params, params_from_iter, Connection, OpenFlags, OptionalExtension, Transaction,
-    TransactionBehavior,
+    params, params_from_iter, Connection, OpenFlags, OptionalExtension, TransactionBehavior,
 };
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -41,8 +43,58 @@ const MIGRATIONS: &[&str] = &["
     ) WITHOUT ROWID;
 "];
 
-/// How long a write waits for another process's lock before answering 503.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a statement waits for another process's lock (reads, and migrations at start;
+/// writes set their own, shorter, wait in `Storage::begin`).
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What can go wrong in storage, in storage's terms.
+#[derive(Debug)]
+pub enum StorageError {
+    /// A create named an id the collection already has.
+    DuplicateId { collection: String, id: i64 },
+    /// An update or delete named an id the collection does not have.
+    NoSuchItem { collection: String, id: i64 },
+    /// The next id would overflow.
+    IdsExhausted { collection: String },
+    /// Another connection held the lock past the wait.
+    Busy,
+    /// A stored item is not a JSON object (written by hand, or a damaged file).
+    Corrupt { id: i64 },
+    /// Any other database error.
+    Sqlite(rusqlite::Error),
+}
+
+impl std::fmt::Display for StorageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StorageError::DuplicateId { collection, id } => {
+                write!(f, "item {id} already exists in {collection}")
+            }
+            StorageError::NoSuchItem { collection, id } => {
+                write!(f, "no item {id} in {collection}")
+            }
+            StorageError::IdsExhausted { collection } => write!(f, "{collection} has no ids left"),
+            StorageError::Busy => write!(f, "the database is locked by another connection"),
+            StorageError::Corrupt { id } => write!(f, "item {id} is not a stored JSON object"),
+            StorageError::Sqlite(e) => write!(f, "database: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StorageError {}
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(err: rusqlite::Error) -> Self {
+        if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
+            StorageError::Busy
+        } else {
+            StorageError::Sqlite(err)
+        }
+    }
+}
+
+/// Storage's results.
+pub type Result<T> = std::result::Result<T, StorageError>;
 
 /// One worker's connection to the database.
 pub struct Storage {
@@ -57,18 +109,22 @@ pub struct StoredItem {
 
 impl StoredItem {
     /// The item as a JSON object whose first key is `id`.
-    pub fn to_item(&self) -> rusqlite::Result<Item> {
-        to_item(self.id, &self.data)
+    pub fn to_item(&self) -> Result<Item> {
+        let data = parse_data(self.id, &self.data)?;
+        let mut item = Map::with_capacity(data.len() + 1);
+        item.insert("id".into(), Value::from(self.id));
+        item.extend(data);
+        Ok(item)
     }
 
     /// Appends the item's JSON (`{"id":…,…}`) to `out` without building it value by value: the
     /// stored text is checked to be a JSON object and spliced after the `id`. Reads of whole
     /// items, the hot path, skip a parse and a serialization this way.
-    pub fn write_json(&self, out: &mut Vec<u8>) -> rusqlite::Result<()> {
+    pub fn write_json(&self, out: &mut Vec<u8>) -> Result<()> {
         let valid = self.data.starts_with('{')
             && serde_json::from_str::<serde::de::IgnoredAny>(&self.data).is_ok();
         if !valid {
-            return Err(not_an_object());
+            return Err(StorageError::Corrupt { id: self.id });
         }
         out.extend_from_slice(b"{\"id\":");
         out.extend_from_slice(self.id.to_string().as_bytes());
@@ -90,7 +146,7 @@ pub struct Page {
 
 impl Storage {
     /// Opens (creating if needed) the database, sets the durability pragmas and migrates it.
-    pub fn open(path: &Path) -> rusqlite::Result<Storage> {
+    pub fn open(path: &Path) -> Result<Storage> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // WAL lets readers run beside the writer; FULL makes a commit durable before the answer.
@@ -107,7 +163,7 @@ impl Storage {
     }
 
     /// Applies the migrations the database has not seen, in one `BEGIN IMMEDIATE` transaction.
-    fn migrate(&mut self) -> rusqlite::Result<()> {
+    fn migrate(&mut self) -> Result<()> {
         let current =
             |c: &Connection| c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0));
         if current(&self.conn)? as usize >= MIGRATIONS.len() {
@@ -122,30 +178,30 @@ impl Storage {
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             log::info!("database migrated to schema version {}", i + 1);
         }
-        tx.commit()
+        Ok(tx.commit()?)
     }
 
     /// A trivial query, for `/server/health`.
-    pub fn ping(&self) -> rusqlite::Result<()> {
-        self.conn.query_row("SELECT 1", [], |_| Ok(()))
+    pub fn ping(&self) -> Result<()> {
+        Ok(self.conn.query_row("SELECT 1", [], |_| Ok(()))?)
     }
 
     /// The names of all collections, alphabetically.
-    pub fn list_collections(&self) -> rusqlite::Result<Vec<String>> {
+    pub fn list_collections(&self) -> Result<Vec<String>> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT collection FROM directus_collections ORDER BY collection")?;
         let names = stmt.query_map([], |r| r.get(0))?;
-        names.collect()
+        Ok(names.collect::<rusqlite::Result<_>>()?)
     }
 
     /// True when the collection exists.
-    pub fn collection_exists(&self, name: &str) -> rusqlite::Result<bool> {
+    pub fn collection_exists(&self, name: &str) -> Result<bool> {
         collection_exists(&self.conn, name)
     }
 
     /// One item, or `None` when it (or its collection) does not exist.
-    pub fn read_item(&self, collection: &str, id: i64) -> rusqlite::Result<Option<StoredItem>> {
+    pub fn read_item(&self, collection: &str, id: i64) -> Result<Option<StoredItem>> {
         read_item(&self.conn, collection, id)
     }
 
@@ -155,44 +211,62 @@ impl Storage {
         collection: &str,
         query: &Query,
         default_limit: i64,
-    ) -> rusqlite::Result<Page> {
+    ) -> Result<Page> {
         let tx = self.conn.transaction()?;
         let page = read_page(&tx, collection, query, default_limit)?;
         tx.commit()?;
         Ok(page)
     }
 
-    /// Runs `work` in one `BEGIN IMMEDIATE` transaction. `gate` runs once the write lock is held
-    /// and before `work`; an error from either rolls everything back.
-    pub fn write<T>(
-        &mut self,
-        gate: &dyn Fn() -> Result<(), ApiError>,
-        work: impl FnOnce(&Writer) -> Result<T, ApiError>,
-    ) -> Result<T, ApiError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        gate()?;
-        let out = work(&Writer { tx: &tx })?;
-        tx.commit()?;
-        Ok(out)
+    /// Opens a write transaction (`BEGIN IMMEDIATE`), waiting at most `wait` for another
+    /// connection's lock (then `StorageError::Busy`). Nothing is written until the returned
+    /// `Writer` is committed; dropping it rolls back.
+    pub fn begin(&mut self, wait: Duration) -> Result<Writer<'_>> {
+        self.conn.busy_timeout(wait)?;
+        let begun = self.conn.execute_batch("BEGIN IMMEDIATE");
+        // Statements inside the transaction hold the lock; reads keep the usual wait.
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        begun?;
+        Ok(Writer {
+            conn: &self.conn,
+            open: true,
+        })
     }
 }
 
-/// The write operations, available only inside `Storage::write`.
+/// An open write transaction (see `Storage::begin`): the only way to change the database.
+/// Dropped without `commit`, it rolls back.
 pub struct Writer<'a> {
-    tx: &'a Transaction<'a>,
+    conn: &'a Connection,
+    open: bool,
+}
+
+impl Drop for Writer<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            if let Err(e) = self.conn.execute_batch("ROLLBACK") {
+                log::error!("rolling back a write transaction failed: {e}");
+            }
+        }
+    }
 }
 
 impl Writer<'_> {
+    /// Commits everything written; on error nothing of it is applied.
+    pub fn commit(mut self) -> Result<()> {
+        self.conn.execute_batch("COMMIT")?;
+        self.open = false;
+        Ok(())
+    }
+
     /// True when the collection exists.
-    pub fn collection_exists(&self, name: &str) -> rusqlite::Result<bool> {
-        collection_exists(self.tx, name)
+    pub fn collection_exists(&self, name: &str) -> Result<bool> {
+        collection_exists(self.conn, name)
     }
 
     /// Creates a collection; false when it already exists.
-    pub fn create_collection(&self, name: &str, created_at: &str) -> rusqlite::Result<bool> {
-        let n = self.tx.execute(
+    pub fn create_collection(&self, name: &str, created_at: &str) -> Result<bool> {
+        let n = self.conn.execute(
             "INSERT INTO directus_collections (collection, created_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
             params![name, created_at],
         )?;
@@ -200,10 +274,10 @@ impl Writer<'_> {
     }
 
     /// Drops a collection with its items; false when it did not exist.
-    pub fn delete_collection(&self, name: &str) -> rusqlite::Result<bool> {
-        self.tx
+    pub fn delete_collection(&self, name: &str) -> Result<bool> {
+        self.conn
             .execute("DELETE FROM directus_items WHERE collection = ?1", [name])?;
-        let n = self.tx.execute(
+        let n = self.conn.execute(
             "DELETE FROM directus_collections WHERE collection = ?1",
             [name],
         )?;
@@ -211,53 +285,58 @@ impl Writer<'_> {
     }
 
     /// Inserts items (objects whose `id`, if any, was checked to be an integer) and returns
-    /// their ids in order. An `id` that exists is `RECORD_NOT_UNIQUE`.
+    /// their ids in order. An `id` that exists is `DuplicateId`.
     pub fn create_items(
         &self,
         collection: &str,
         items: &[(Option<i64>, Map<String, Value>)],
-    ) -> Result<Vec<i64>, ApiError> {
-        let mut last_id: i64 = self.tx.query_row(
+    ) -> Result<Vec<i64>> {
+        let mut last_id: i64 = self.conn.query_row(
             "SELECT last_id FROM directus_collections WHERE collection = ?1",
             [collection],
             |r| r.get(0),
         )?;
-        let mut insert = self.tx.prepare_cached(
+        let mut insert = self.conn.prepare_cached(
             "INSERT INTO directus_items (collection, id, data) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         )?;
         let mut ids = Vec::with_capacity(items.len());
         for (given, data) in items {
             let id = match given {
                 Some(id) => *id,
-                None => last_id.checked_add(1).ok_or_else(|| {
-                    ApiError::InvalidPayload("The collection has run out of ids.".into())
-                })?,
+                None => last_id
+                    .checked_add(1)
+                    .ok_or_else(|| StorageError::IdsExhausted {
+                        collection: collection.to_string(),
+                    })?,
             };
             let text = serde_json::to_string(data).expect("a JSON map always serializes");
             if insert.execute(params![collection, id, text])? == 0 {
-                return Err(ApiError::RecordNotUnique(id));
+                return Err(StorageError::DuplicateId {
+                    collection: collection.to_string(),
+                    id,
+                });
             }
             last_id = last_id.max(id);
             ids.push(id);
         }
-        self.tx.execute(
+        self.conn.execute(
             "UPDATE directus_collections SET last_id = ?2 WHERE collection = ?1",
             params![collection, last_id],
         )?;
         Ok(ids)
     }
 
-    /// Merges `patch` into each item's top-level fields. Any missing id is `FORBIDDEN`.
+    /// Merges `patch` into each item's top-level fields. Any missing id is `NoSuchItem`.
     pub fn update_items(
         &self,
         collection: &str,
         ids: &[i64],
         patch: &Map<String, Value>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<()> {
         let mut select = self
-            .tx
+            .conn
             .prepare_cached("SELECT data FROM directus_items WHERE collection = ?1 AND id = ?2")?;
-        let mut update = self.tx.prepare_cached(
+        let mut update = self.conn.prepare_cached(
             "UPDATE directus_items SET data = ?3 WHERE collection = ?1 AND id = ?2",
         )?;
         for id in ids {
@@ -265,9 +344,9 @@ impl Writer<'_> {
                 .query_row(params![collection, id], |r| r.get(0))
                 .optional()?;
             let Some(text) = text else {
-                return Err(ApiError::Forbidden);
+                return Err(no_such_item(collection, *id));
             };
-            let mut data = parse_data(&text)?;
+            let mut data = parse_data(*id, &text)?;
             for (k, v) in patch {
                 if k != "id" {
                     data.insert(k.clone(), v.clone());
@@ -279,46 +358,54 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Deletes items. Any missing id is `FORBIDDEN`.
-    pub fn delete_items(&self, collection: &str, ids: &[i64]) -> Result<(), ApiError> {
+    /// Deletes items. Any missing id is `NoSuchItem`.
+    pub fn delete_items(&self, collection: &str, ids: &[i64]) -> Result<()> {
         let mut delete = self
-            .tx
+            .conn
             .prepare_cached("DELETE FROM directus_items WHERE collection = ?1 AND id = ?2")?;
         for id in ids {
             if delete.execute(params![collection, id])? == 0 {
-                return Err(ApiError::Forbidden);
+                return Err(no_such_item(collection, *id));
             }
         }
         Ok(())
     }
 
     /// The ids a query selects, inside this transaction.
-    pub fn ids_for_query(&self, collection: &str, query: &Query) -> rusqlite::Result<Vec<i64>> {
+    pub fn ids_for_query(&self, collection: &str, query: &Query) -> Result<Vec<i64>> {
         let mut select = Select::new(collection);
         select.where_clause(query);
         let sql = select.page_sql("d.id", query, -1);
-        let mut stmt = self.tx.prepare(&sql)?;
+        let mut stmt = self.conn.prepare(&sql)?;
         let ids = stmt.query_map(params_from_iter(select.params.iter()), |r| r.get(0))?;
-        ids.collect()
+        Ok(ids.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Items by id, in the order given (for answering a write).
-    pub fn read_by_ids(&self, collection: &str, ids: &[i64]) -> Result<Vec<StoredItem>, ApiError> {
+    /// Items by id, in the order given (for answering a write). Any missing id is `NoSuchItem`.
+    pub fn read_by_ids(&self, collection: &str, ids: &[i64]) -> Result<Vec<StoredItem>> {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            out.push(read_item(self.tx, collection, *id)?.ok_or(ApiError::Forbidden)?);
+            let item = read_item(self.conn, collection, *id)?;
+            out.push(item.ok_or_else(|| no_such_item(collection, *id))?);
         }
         Ok(out)
     }
 }
 
-fn collection_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
-    let mut stmt =
-        conn.prepare_cached("SELECT 1 FROM directus_collections WHERE collection = ?1")?;
-    stmt.exists([name])
+fn no_such_item(collection: &str, id: i64) -> StorageError {
+    StorageError::NoSuchItem {
+        collection: collection.to_string(),
+        id,
+    }
 }
 
-fn read_item(conn: &Connection, collection: &str, id: i64) -> rusqlite::Result<Option<StoredItem>> {
+fn collection_exists(conn: &Connection, name: &str) -> Result<bool> {
+    let mut stmt =
+        conn.prepare_cached("SELECT 1 FROM directus_collections WHERE collection = ?1")?;
+    Ok(stmt.exists([name])?)
+}
+
+fn read_item(conn: &Connection, collection: &str, id: i64) -> Result<Option<StoredItem>> {
     let mut stmt =
         conn.prepare_cached("SELECT data FROM directus_items WHERE collection = ?1 AND id = ?2")?;
     let text: Option<String> = stmt
@@ -327,27 +414,12 @@ fn read_item(conn: &Connection, collection: &str, id: i64) -> rusqlite::Result<O
     Ok(text.map(|data| StoredItem { id, data }))
 }
 
-fn parse_data(text: &str) -> rusqlite::Result<Map<String, Value>> {
+/// A stored item's fields; an item that is not a JSON object is `Corrupt`.
+fn parse_data(id: i64, text: &str) -> Result<Map<String, Value>> {
     match serde_json::from_str(text) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(not_an_object()),
+        _ => Err(StorageError::Corrupt { id }),
     }
-}
-
-fn not_an_object() -> rusqlite::Error {
-    rusqlite::Error::InvalidColumnType(
-        0,
-        "data is not a JSON object".into(),
-        rusqlite::types::Type::Text,
-    )
-}
-
-fn to_item(id: i64, text: &str) -> rusqlite::Result<Item> {
-    let data = parse_data(text)?;
-    let mut item = Map::with_capacity(data.len() + 1);
-    item.insert("id".into(), Value::from(id));
-    item.extend(data);
-    Ok(item)
 }
 
 fn read_page(
@@ -355,7 +427,7 @@ fn read_page(
     collection: &str,
     query: &Query,
     default_limit: i64,
-) -> rusqlite::Result<Page> {
+) -> Result<Page> {
     let mut select = Select::new(collection);
     let total_count = if query.total_count {
         let n: i64 = conn.query_row(
@@ -609,7 +681,7 @@ impl std::fmt::Display for DrainError {
 /// Waits until no write can still commit (takes and releases the write lock), then checkpoints
 /// the WAL with TRUNCATE so the main file alone holds every committed write. Never creates the
 /// database. `wait` bounds the lock and the checkpoint together.
-pub fn drain(db: &Path, wait: Duration) -> Result<DrainReport, DrainError> {
+pub fn drain(db: &Path, wait: Duration) -> std::result::Result<DrainReport, DrainError> {
     if !db.exists() {
         return Err(DrainError::NoDatabase);
     }

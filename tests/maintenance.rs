@@ -577,6 +577,54 @@ fn a_write_timing_out_on_the_lock_otherwise_is_a_retryable_503() {
 }
 
 #[test]
+fn queued_writers_share_one_deadline_and_reads_stay_served() {
+    // Another process holds the lock far longer than a write may wait (5 s). Before, each
+    // queued write waited the full busy timeout after the one ahead of it (the k-th about 5k s)
+    // and the writes held every worker, so a ping waited too.
+    let s = Server::start_logging("debug", &["--workers", "4"]);
+    seed(&s, "a", r#"{"t":"x"}"#);
+    let (holder, first) = write_blocked_on_lock(&s);
+    let started = Instant::now();
+    let addr = s.addr;
+    let more: Vec<_> = (0..5)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let body = format!(r#"{{"t":"queued {i}"}}"#);
+                Client::connect(addr).send(
+                    "POST",
+                    "/items/a",
+                    &[("Content-Type", "application/json")],
+                    Some(&body),
+                )
+            })
+        })
+        .collect();
+    let ping_sent = Instant::now();
+    assert_eq!(s.get("/server/ping").text(), "pong");
+    let ping_took = ping_sent.elapsed();
+    assert_eq!(s.get("/items/a/1").status, 200);
+    let mut statuses = vec![first.join().unwrap().status];
+    statuses.extend(more.into_iter().map(|w| w.join().unwrap().status));
+    let writes_took = started.elapsed();
+    holder.execute_batch("ROLLBACK").unwrap();
+    // Hang detectors with wide margins, not speed checks: one shared 5 s deadline, not 5 s each.
+    assert!(
+        ping_took < Duration::from_secs(3),
+        "ping waited {ping_took:?}"
+    );
+    assert!(
+        writes_took < Duration::from_secs(9),
+        "writes took {writes_took:?}"
+    );
+    assert_eq!(
+        statuses,
+        vec![503; 6],
+        "a write committed while the lock was held"
+    );
+    assert_eq!(s.get("/items/a?fields=id").ids(), vec![1]);
+}
+
+#[test]
 fn drain_reports_what_blocked_it_and_keeps_the_flag() {
     let s = Server::start(&[]);
     seed(&s, "a", "{}");
@@ -819,7 +867,7 @@ fn the_cli_links_no_http_code() {
     for server_side in [
         "tiny_http",
         "directus::http::",
-        "directus::app::",
+        "directus::api::",
         "directus::server::",
     ] {
         assert!(

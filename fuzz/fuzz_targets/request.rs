@@ -2,17 +2,15 @@
 //! gets an answer that is never a 500 and always a Directus envelope when it is an error.
 #![no_main]
 
-use directus::app::{App, Worker};
+use directus::api::{App, Session};
 use directus::config::ServerConfig;
-use directus::maintenance::Observer;
 use directus::wire::Request;
 use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
-use std::sync::Mutex;
 
 struct Fixture {
     app: App,
-    worker: Worker,
+    session: Session,
     _dir: std::path::PathBuf,
 }
 
@@ -36,19 +34,13 @@ fn fixture() -> Fixture {
         max_body: 64 * 1024,
         allow_public_without_token: false,
     };
-    let app = App {
-        flag: directus::maintenance::flag_path(&dir),
-        config,
-        logs_unusable: false,
-        observer: Observer::default(),
-        writer: Mutex::new(()),
-    };
-    let mut fixture = Fixture { app, worker: Worker::default(), _dir: dir };
+    let app = App::new(config, directus::maintenance::flag_path(&dir), false);
+    let mut fixture = Fixture { app, session: Session::default(), _dir: dir };
     let mut seed = |method: &str, target: &str, body: &str| {
         let mut rq = Request::new(method, target);
         rq.headers.push(("Content-Type".into(), "application/json".into()));
         rq.body_length = Some(body.len());
-        let r = fixture.app.handle(&mut fixture.worker, &rq, &mut body.as_bytes(), "seed");
+        let r = fixture.app.handle(&mut fixture.session, &rq, &mut body.as_bytes(), "seed");
         assert!(r.status == 200, "seeding failed: {}", String::from_utf8_lossy(&r.body));
     };
     seed("POST", "/collections", r#"{"collection":"a"}"#);
@@ -71,7 +63,7 @@ fuzz_target!(|data: &[u8]| {
     rq.body_length = Some(body.len());
     FIXTURE.with(|f| {
         let f = &mut *f.borrow_mut();
-        let response = f.app.handle(&mut f.worker, &rq, &mut body.as_bytes(), "fuzz");
+        let response = f.app.handle(&mut f.session, &rq, &mut body.as_bytes(), "fuzz");
         assert_ne!(response.status, 500, "{} {target} {body:?}: {}", rq.method, String::from_utf8_lossy(&response.body));
         if response.status >= 400 {
             let v: serde_json::Value = serde_json::from_slice(&response.body).expect("error bodies are JSON");

@@ -1,0 +1,91 @@
+//! `/collections`: list, read, create and delete collections.
+
+use super::session::Session;
+use super::{body, envelope, App};
+use crate::error::ApiError;
+use crate::maintenance;
+use crate::wire::Response;
+use serde_json::{json, Value};
+
+/// True for a collection name: a letter, then letters, digits and `_`, at most 64 characters,
+/// not starting with the reserved `directus_`.
+pub fn is_collection_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_alphabetic()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        && !name.starts_with("directus_")
+}
+
+/// `403` unless the collection name is valid and the collection exists.
+pub fn known(app: &App, session: &mut Session, name: &str) -> Result<(), ApiError> {
+    if is_collection_name(name) && session.storage(app)?.collection_exists(name)? {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+fn collection_json(name: &str) -> Value {
+    json!({ "collection": name, "meta": null, "schema": { "name": name } })
+}
+
+/// `GET /collections`.
+pub fn list(app: &App, session: &mut Session) -> Result<Response, ApiError> {
+    let names = session.storage(app)?.list_collections()?;
+    Ok(envelope::data(
+        names.iter().map(|n| collection_json(n)).collect(),
+    ))
+}
+
+/// `GET /collections/:name`.
+pub fn read(app: &App, session: &mut Session, name: &str) -> Result<Response, ApiError> {
+    known(app, session, name)?;
+    Ok(envelope::data(collection_json(name)))
+}
+
+/// `POST /collections`.
+pub fn create(
+    app: &App,
+    session: &mut Session,
+    raw: Option<Vec<u8>>,
+) -> Result<Response, ApiError> {
+    let name = body::new_collection(body::json(raw)?)?;
+    let now = maintenance::rfc3339(std::time::SystemTime::now());
+    if !session.write(app, |w| Ok(w.create_collection(&name, &now)?))? {
+        return Err(ApiError::InvalidPayload(format!(
+            "Collection \"{name}\" already exists."
+        )));
+    }
+    Ok(envelope::data(collection_json(&name)))
+}
+
+/// `DELETE /collections/:name`.
+pub fn delete(app: &App, session: &mut Session, name: &str) -> Result<Response, ApiError> {
+    if !is_collection_name(name) || !session.write(app, |w| Ok(w.delete_collection(name)?))? {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(Response::empty(204))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collection_names() {
+        let cases = [
+            ("articles_2", true),
+            ("2articles", false),
+            ("directus_users", false),
+            ("a-b", false),
+            ("a\"; DROP TABLE x", false),
+            (&"a".repeat(64), true),
+            (&"a".repeat(65), false),
+        ];
+        for (name, valid) in cases {
+            assert_eq!(is_collection_name(name), valid, "{name}");
+        }
+    }
+}

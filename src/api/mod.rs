@@ -1,0 +1,225 @@
+//! The request path: from a `wire::Request` to a `wire::Response`.
+//!
+//! `App::dispatch` only orders the checks, first match wins (SPEC §4): maintenance 503 → CORS
+//! preflight → wrong token 401 → unknown route 404 → wrong method 405 → missing token 403 →
+//! 415 → 413 → unknown collection or item 403 → 400. The maintenance check is one `lstat` and
+//! comes before routing, auth, body reading and any database access. The handlers live in
+//! `collections` and `items`; they never see tiny_http and never write SQL.
+
+mod auth;
+mod body;
+mod collections;
+mod envelope;
+mod items;
+mod route;
+mod session;
+
+pub use collections::is_collection_name;
+pub use session::Session;
+
+use crate::config::ServerConfig;
+use crate::error::ApiError;
+use crate::maintenance::{self, Check, Notice, NoticeCache, Observer};
+use crate::wire::{BodySource, Request, Response};
+use auth::Credentials;
+use route::{Action, Decision, Method, Route};
+use session::WriteQueue;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+
+/// State shared by all workers.
+pub struct App {
+    pub config: ServerConfig,
+    /// `ROOT/logs/maintenance`.
+    pub flag: PathBuf,
+    /// `logs/` could not be used at start (the reason was logged): every request gets the 503.
+    pub logs_unusable: bool,
+    pub observer: Observer,
+    /// This process's writers take turns here (see `Session::write`).
+    writes: WriteQueue,
+}
+
+impl App {
+    /// The shared state for a server with this configuration.
+    pub fn new(config: ServerConfig, flag: PathBuf, logs_unusable: bool) -> App {
+        App {
+            writes: WriteQueue::new(config.workers),
+            config,
+            flag,
+            logs_unusable,
+            observer: Observer::default(),
+        }
+    }
+
+    /// Handles one request. A panic in a handler becomes a 500 for this request only (with
+    /// the same CORS and request-id headers as any answer), and the session's connection is
+    /// dropped since it may be mid-transaction.
+    pub fn handle(
+        &self,
+        session: &mut Session,
+        req: &Request,
+        body: &mut dyn BodySource,
+        request_id: &str,
+    ) -> Response {
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.dispatch(session, req, body)));
+        let result = outcome.unwrap_or_else(|_| {
+            session.reset();
+            Err(ApiError::Internal("the handler panicked".into()))
+        });
+        let mut response = result.unwrap_or_else(|err| {
+            match &err {
+                ApiError::Internal(detail) => {
+                    log::error!("request {request_id} {} {}: {detail}", req.method, req.path)
+                }
+                ApiError::Maintenance(_) => self.observer.declined(),
+                _ => {}
+            }
+            err.into_response(request_id)
+        });
+        if let (Some(origin), Some(_)) = (&self.config.cors_origin, req.header("origin")) {
+            response.header("Access-Control-Allow-Origin", origin.clone());
+            response.header(
+                "Access-Control-Expose-Headers",
+                "Retry-After, X-Request-Id".into(),
+            );
+            response.header("Vary", "Origin".into());
+        }
+        response.header("X-Request-Id", request_id.to_string());
+        response
+    }
+
+    /// Orders the checks; see the module's documentation.
+    fn dispatch(
+        &self,
+        session: &mut Session,
+        req: &Request,
+        body: &mut dyn BodySource,
+    ) -> Result<Response, ApiError> {
+        let method = Method::parse(&req.method);
+        let preflight = method == Method::Options
+            && self.config.cors_origin.is_some()
+            && req.header("access-control-request-method").is_some();
+        let ping = matches!(method, Method::Get | Method::Head) && route::is_ping_path(&req.path);
+        if !ping && !preflight {
+            if let Some(notice) = self.maintenance(session.notices()) {
+                return Err(ApiError::Maintenance(notice));
+            }
+        }
+        if preflight {
+            return Ok(preflight_response());
+        }
+        if let Some(why) = req.framing_error {
+            return Err(ApiError::InvalidPayload(why.to_string()));
+        }
+        let credentials = if ping {
+            Credentials::Valid
+        } else {
+            auth::authenticate(req, self.config.token.as_deref())?
+        };
+        let route =
+            Route::parse(&req.path).ok_or_else(|| ApiError::RouteNotFound(req.path.clone()))?;
+        let action = match route.clone().decide(method) {
+            Decision::Do(action) => action,
+            Decision::Options => {
+                let mut r = Response::empty(204);
+                r.header("Allow", route.allow());
+                return Ok(r);
+            }
+            Decision::NotAllowed => return Err(ApiError::MethodNotAllowed(route.allow())),
+        };
+        if credentials == Credentials::Missing {
+            return Err(ApiError::Forbidden);
+        }
+        let raw = if action.takes_body() {
+            body::read(req, body, self.config.max_body)?
+        } else {
+            None
+        };
+        self.run(session, req, action, raw)
+    }
+
+    /// Runs the handler of an action.
+    fn run(
+        &self,
+        session: &mut Session,
+        req: &Request,
+        action: Action,
+        raw: Option<Vec<u8>>,
+    ) -> Result<Response, ApiError> {
+        match action {
+            Action::Pong => Ok(Response::text(200, "text/plain; charset=utf-8", "pong")),
+            Action::Health => Ok(self.health(session)),
+            Action::ListCollections => collections::list(self, session),
+            Action::CreateCollection => collections::create(self, session, raw),
+            Action::ReadCollection(name) => collections::read(self, session, &name),
+            Action::DeleteCollection(name) => collections::delete(self, session, &name),
+            Action::ListItems(c) => items::list(self, session, req, &c),
+            Action::CreateItems(c) => items::create(self, session, req, &c, raw),
+            Action::UpdateItems(c) => items::update_many(self, session, req, &c, raw),
+            Action::DeleteItems(c) => items::delete_many(self, session, &c, raw),
+            Action::ReadItem(c, id) => items::read(self, session, req, &c, &id),
+            Action::UpdateItem(c, id) => items::update(self, session, req, &c, &id, raw),
+            Action::DeleteItem(c, id) => items::delete(self, session, &c, &id),
+        }
+    }
+
+    /// `/server/health`: `200 {"status":"ok"}` when the database answers, else `503`.
+    fn health(&self, session: &mut Session) -> Response {
+        let ok = session.storage(self).is_ok_and(|s| s.ping().is_ok());
+        let (status, state) = if ok { (200, "ok") } else { (503, "error") };
+        let mut r = Response::text(status, "application/health+json", "");
+        r.body = format!("{{\"status\":\"{state}\"}}").into_bytes();
+        r
+    }
+
+    /// The one maintenance check of the request path: `Some(notice)` when the API is closed.
+    /// Notes transitions for the log and the connection epoch; fails closed.
+    fn maintenance(&self, notices: &mut NoticeCache) -> Option<Notice> {
+        if self.logs_unusable {
+            return Some(Notice::default());
+        }
+        let check = maintenance::check(&self.flag, notices);
+        if let Check::Unknown(err) = &check {
+            log::error!(
+                "cannot tell whether {} exists ({err}); answering 503 (fail closed)",
+                self.flag.display()
+            );
+        }
+        let notice = check.notice();
+        self.observer
+            .observe(notice.is_some(), || notice.clone().unwrap_or_default());
+        notice
+    }
+
+    /// The answer to a write that could not get the database lock in time: the maintenance
+    /// 503 when the flag is up (the drain holds the lock), else a retryable busy 503.
+    fn busy(&self, notices: &mut NoticeCache, why: &str) -> ApiError {
+        match self.maintenance(notices) {
+            Some(notice) => {
+                log::info!("write refused ({why}): maintenance is on");
+                ApiError::Maintenance(notice)
+            }
+            None => {
+                log::warn!("write refused ({why}): another process holds the database");
+                ApiError::DatabaseBusy
+            }
+        }
+    }
+}
+
+fn preflight_response() -> Response {
+    let mut r = Response::empty(204);
+    r.header(
+        "Access-Control-Allow-Methods",
+        "GET, POST, PATCH, DELETE, OPTIONS".into(),
+    );
+    r.header(
+        "Access-Control-Allow-Headers",
+        "authorization, content-type".into(),
+    );
+    r.header("Access-Control-Max-Age", "600".into());
+    r
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,245 @@
+//! Routing: the request's method and path become one `Action`, decided by one exhaustive
+//! `match` over (route, method). The `Allow` header is derived from that same match, so a method
+//! a route does not answer can never reach a handler.
+
+use crate::query;
+use std::borrow::Cow;
+
+/// The methods the API distinguishes; anything else is `Other` (always 405).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Patch,
+    Delete,
+    Options,
+    Other,
+}
+
+impl Method {
+    /// From the request line's method, in upper case.
+    pub fn parse(method: &str) -> Method {
+        match method {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            "OPTIONS" => Method::Options,
+            _ => Method::Other,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+            Method::Other => "",
+        }
+    }
+}
+
+/// The paths the API knows, with their parameters decoded (still unchecked).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Route<'a> {
+    Ping,
+    Health,
+    Collections,
+    Collection(Cow<'a, str>),
+    Items(Cow<'a, str>),
+    Item(Cow<'a, str>, Cow<'a, str>),
+}
+
+/// What a request asks for, once its route and method are known.
+#[derive(Debug, PartialEq)]
+pub enum Action<'a> {
+    Pong,
+    Health,
+    ListCollections,
+    CreateCollection,
+    ReadCollection(Cow<'a, str>),
+    DeleteCollection(Cow<'a, str>),
+    ListItems(Cow<'a, str>),
+    CreateItems(Cow<'a, str>),
+    UpdateItems(Cow<'a, str>),
+    DeleteItems(Cow<'a, str>),
+    ReadItem(Cow<'a, str>, Cow<'a, str>),
+    UpdateItem(Cow<'a, str>, Cow<'a, str>),
+    DeleteItem(Cow<'a, str>, Cow<'a, str>),
+}
+
+/// What the router decided for a known path.
+#[derive(Debug, PartialEq)]
+pub enum Decision<'a> {
+    /// A handler's work.
+    Do(Action<'a>),
+    /// `OPTIONS` that is not a CORS preflight: `204` with `Allow`.
+    Options,
+    /// A method the route does not answer: `405` with `Allow`.
+    NotAllowed,
+}
+
+impl Action<'_> {
+    /// True when the action reads a request body.
+    pub fn takes_body(&self) -> bool {
+        matches!(
+            self,
+            Action::CreateCollection
+                | Action::CreateItems(_)
+                | Action::UpdateItems(_)
+                | Action::DeleteItems(_)
+                | Action::UpdateItem(..)
+        )
+    }
+}
+
+/// True for the liveness probe's path, which is decided on the raw path (before routing, so the
+/// maintenance answer needs no routing work). `Route::parse` uses the same test, so ping is one
+/// decision: an encoded form such as `/server/%70ing` is no route at all.
+pub fn is_ping_path(path: &str) -> bool {
+    matches!(path, "/server/ping" | "/server/ping/")
+}
+
+impl<'a> Route<'a> {
+    /// The route of a raw (percent-encoded) path, or `None` for an unknown path.
+    pub fn parse(path: &'a str) -> Option<Route<'a>> {
+        if is_ping_path(path) {
+            return Some(Route::Ping);
+        }
+        let trimmed = path
+            .strip_suffix('/')
+            .filter(|p| !p.is_empty())
+            .unwrap_or(path);
+        let mut segments = trimmed.strip_prefix('/')?.split('/');
+        let mut next = || segments.next().map(decode_segment);
+        let route = match (next()?.as_ref(), next(), next(), next()) {
+            ("server", Some(s), None, None) if s == "health" => Route::Health,
+            ("collections", None, None, None) => Route::Collections,
+            ("collections", Some(name), None, None) if !name.is_empty() => Route::Collection(name),
+            ("items", Some(c), None, None) if !c.is_empty() => Route::Items(c),
+            ("items", Some(c), Some(id), None) if !c.is_empty() && !id.is_empty() => {
+                Route::Item(c, id)
+            }
+            _ => return None,
+        };
+        Some(route)
+    }
+
+    /// The one decision of what a (route, method) pair does. Its last arm is the 405.
+    pub fn decide(self, method: Method) -> Decision<'a> {
+        use Action as A;
+        use Method::{Delete, Get, Head, Options, Patch, Post};
+        let action = match (self, method) {
+            (Route::Ping, Get | Head) => A::Pong,
+            (Route::Health, Get | Head) => A::Health,
+            (Route::Collections, Get | Head) => A::ListCollections,
+            (Route::Collections, Post) => A::CreateCollection,
+            (Route::Collection(name), Get | Head) => A::ReadCollection(name),
+            (Route::Collection(name), Delete) => A::DeleteCollection(name),
+            (Route::Items(c), Get | Head) => A::ListItems(c),
+            (Route::Items(c), Post) => A::CreateItems(c),
+            (Route::Items(c), Patch) => A::UpdateItems(c),
+            (Route::Items(c), Delete) => A::DeleteItems(c),
+            (Route::Item(c, id), Get | Head) => A::ReadItem(c, id),
+            (Route::Item(c, id), Patch) => A::UpdateItem(c, id),
+            (Route::Item(c, id), Delete) => A::DeleteItem(c, id),
+            (_, Options) => return Decision::Options,
+            (_, _) => return Decision::NotAllowed,
+        };
+        Decision::Do(action)
+    }
+
+    /// The `Allow` header value: the methods `action` answers for this route.
+    pub fn allow(&self) -> String {
+        const ALL: [Method; 6] = [
+            Method::Get,
+            Method::Head,
+            Method::Post,
+            Method::Patch,
+            Method::Delete,
+            Method::Options,
+        ];
+        let allowed: Vec<&str> = ALL
+            .into_iter()
+            .filter(|m| self.clone().decide(*m) != Decision::NotAllowed)
+            .map(Method::name)
+            .collect();
+        allowed.join(", ")
+    }
+}
+
+/// A path segment decoded; a segment that does not decode is kept raw, and since `%` is not a
+/// valid name character it then names no collection.
+fn decode_segment(raw: &str) -> Cow<'_, str> {
+    if !raw.contains('%') {
+        return Cow::Borrowed(raw);
+    }
+    match query::percent_decode(raw, false) {
+        Some(decoded) => Cow::Owned(decoded),
+        None => Cow::Borrowed(raw),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_parse() {
+        let cases: &[(&str, Option<Route>)] = &[
+            ("/server/ping", Some(Route::Ping)),
+            ("/server/ping/", Some(Route::Ping)),
+            ("/server/%70ing", None),
+            ("/server/health", Some(Route::Health)),
+            ("/items/a/", Some(Route::Items("a".into()))),
+            ("/items/a/1", Some(Route::Item("a".into(), "1".into()))),
+            ("/items/a%62", Some(Route::Items("ab".into()))),
+            ("/items/a/1/x", None),
+            ("/items", None),
+            ("/", None),
+            ("items/a", None),
+            ("/items//1", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(&Route::parse(path), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn allow_is_derived_from_the_actions() {
+        let cases: &[(Route, &str)] = &[
+            (Route::Ping, "GET, HEAD, OPTIONS"),
+            (Route::Health, "GET, HEAD, OPTIONS"),
+            (Route::Collections, "GET, HEAD, POST, OPTIONS"),
+            (Route::Collection("a".into()), "GET, HEAD, DELETE, OPTIONS"),
+            (
+                Route::Items("a".into()),
+                "GET, HEAD, POST, PATCH, DELETE, OPTIONS",
+            ),
+            (
+                Route::Item("a".into(), "1".into()),
+                "GET, HEAD, PATCH, DELETE, OPTIONS",
+            ),
+        ];
+        for (route, allow) in cases {
+            assert_eq!(route.allow(), *allow, "{route:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_methods_are_405_everywhere() {
+        for path in ["/server/ping", "/collections", "/items/a", "/items/a/1"] {
+            let route = Route::parse(path).unwrap();
+            assert_eq!(route.decide(Method::Other), Decision::NotAllowed, "{path}");
+        }
+        assert_eq!(
+            Route::Items("a".into()).decide(Method::Delete),
+            Decision::Do(Action::DeleteItems("a".into()))
+        );
+    }
+}

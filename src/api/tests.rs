@@ -1,0 +1,206 @@
+//! The order of checks, in-process over hand-built requests: one line per case.
+
+use super::*;
+use crate::wire::BodyError;
+
+const TOKEN: &str = "Bearer t";
+const WRONG: &str = "Bearer nope";
+const ORIGIN: &str = "http://app.test";
+
+struct Fixture {
+    app: App,
+    session: Session,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+    let config = ServerConfig {
+        root: dir.path().to_path_buf(),
+        host: [127, 0, 0, 1].into(),
+        port: 0,
+        db: dir.path().join("test.db"),
+        workers: 4,
+        token: Some("t".into()),
+        cors_origin: Some(ORIGIN.into()),
+        max_body: 64,
+        allow_public_without_token: false,
+    };
+    let flag = maintenance::flag_path(dir.path());
+    let mut f = Fixture {
+        app: App::new(config, flag, false),
+        session: Session::default(),
+        _dir: dir,
+    };
+    for (target, body) in [
+        ("/collections", r#"{"collection":"a"}"#),
+        ("/items/a", r#"{"t":"x"}"#),
+    ] {
+        let r = f.send("POST", target, &[("Authorization", TOKEN), JSON], body);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+    f
+}
+
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+const TEXT: (&str, &str) = ("Content-Type", "text/plain");
+
+impl Fixture {
+    fn request(method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> Request {
+        let mut req = Request::new(method, target);
+        for (name, value) in headers {
+            if *name == "Content-Length" {
+                req.body_length = value.parse().ok();
+            } else {
+                req.headers.push((name.to_string(), value.to_string()));
+            }
+        }
+        if req.body_length.is_none() && !body.is_empty() {
+            req.body_length = Some(body.len());
+        }
+        req
+    }
+
+    fn send(
+        &mut self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Response {
+        let req = Fixture::request(method, target, headers, body);
+        self.app
+            .handle(&mut self.session, &req, &mut body.as_bytes(), "test")
+    }
+
+    fn flag(&self, on: bool) {
+        if on {
+            std::fs::write(&self.app.flag, b"").unwrap();
+        } else {
+            let _ = std::fs::remove_file(&self.app.flag);
+        }
+    }
+}
+
+fn code(r: &Response) -> String {
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+    v["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Flag on?, method, target, headers, body, expected status, expected code.
+type Case<'a> = (
+    bool,
+    &'a str,
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    &'a str,
+    u16,
+    &'a str,
+);
+
+#[test]
+fn first_matching_check_wins() {
+    let auth = ("Authorization", TOKEN);
+    let wrong = ("Authorization", WRONG);
+    let origin = ("Origin", ORIGIN);
+    let preflight = ("Access-Control-Request-Method", "POST");
+    let big = ("Content-Length", "1000");
+    #[rustfmt::skip]
+    let cases: &[Case] = &[
+        // flag, method, target, headers, body, status, code
+        (true,  "GET",     "/nope",            &[wrong],                   "",     503, "SERVICE_UNAVAILABLE"),
+        (true,  "HEAD",    "/items/a",         &[auth],                    "",     503, "SERVICE_UNAVAILABLE"),
+        (true,  "GET",     "/server/%70ing",   &[],                        "",     503, "SERVICE_UNAVAILABLE"),
+        (true,  "OPTIONS", "/items/a",         &[origin, preflight],       "",     204, ""),
+        (true,  "GET",     "/server/ping",     &[wrong],                   "",     200, ""),
+        (false, "GET",     "/nope",            &[wrong],                   "",     401, "INVALID_CREDENTIALS"),
+        (false, "GET",     "/nope",            &[],                        "",     404, "ROUTE_NOT_FOUND"),
+        (false, "GET",     "/server/%70ing",   &[],                        "",     404, "ROUTE_NOT_FOUND"),
+        (false, "PUT",     "/items/a",         &[],                        "",     405, "METHOD_NOT_ALLOWED"),
+        (false, "POST",    "/items/a/1",       &[],                        "",     405, "METHOD_NOT_ALLOWED"),
+        (false, "OPTIONS", "/items/a",         &[],                        "",     204, ""),
+        (false, "GET",     "/items/a",         &[],                        "",     403, "FORBIDDEN"),
+        (false, "POST",    "/items/a",         &[TEXT],                    "x",    403, "FORBIDDEN"),
+        (false, "POST",    "/items/a",         &[auth, TEXT, big],         "x",    415, "UNSUPPORTED_MEDIA_TYPE"),
+        (false, "POST",    "/items/nope",      &[auth, JSON, big],         "x",    413, "CONTENT_TOO_LARGE"),
+        (false, "POST",    "/items/nope",      &[auth, JSON],              "{bad", 403, "FORBIDDEN"),
+        (false, "PATCH",   "/items/a/999",     &[auth, JSON],              "{bad", 403, "FORBIDDEN"),
+        (false, "PATCH",   "/items/a/x",       &[auth, JSON],              "{bad", 403, "FORBIDDEN"),
+        (false, "PATCH",   "/items/a/1",       &[auth, JSON],              "{bad", 400, "INVALID_PAYLOAD"),
+        (false, "GET",     "/items/nope?limit=x", &[auth],                 "",     403, "FORBIDDEN"),
+        (false, "GET",     "/items/a/999?limit=x", &[auth],                "",     403, "FORBIDDEN"),
+        (false, "GET",     "/items/a?limit=x", &[auth],                    "",     400, "INVALID_QUERY"),
+        (false, "DELETE",  "/items/a/999",     &[auth],                    "",     403, "FORBIDDEN"),
+        (false, "GET",     "/items/a/1",       &[auth],                    "",     200, ""),
+    ];
+    let mut f = fixture();
+    for (flag, method, target, headers, body, status, want) in cases {
+        f.flag(*flag);
+        let r = f.send(method, target, headers, body);
+        let case = format!("{method} {target} {headers:?} {body:?} (flag {flag})");
+        assert_eq!(
+            r.status,
+            *status,
+            "{case}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(code(&r), *want, "{case}");
+    }
+}
+
+/// A body that panics when read: the handler panics mid-request.
+struct Exploding;
+
+impl BodySource for Exploding {
+    fn read_body(&mut self, _limit: usize) -> Result<Vec<u8>, BodyError> {
+        panic!("test: the body source exploded")
+    }
+}
+
+#[test]
+fn a_panic_is_a_500_with_cors_and_request_id() {
+    let mut f = fixture();
+    let req = Fixture::request(
+        "POST",
+        "/items/a",
+        &[("Authorization", TOKEN), JSON, ("Origin", ORIGIN)],
+        "{}",
+    );
+    let r = f.app.handle(&mut f.session, &req, &mut Exploding, "req-1");
+    assert_eq!(r.status, 500);
+    assert_eq!(code(&r), "INTERNAL_SERVER_ERROR");
+    let header = |name: &str| {
+        r.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        header("Access-Control-Allow-Origin").as_deref(),
+        Some(ORIGIN)
+    );
+    assert_eq!(header("X-Request-Id").as_deref(), Some("req-1"));
+    // The worker lives on: the next request is served.
+    let r = f.send("GET", "/items/a/1", &[("Authorization", TOKEN)], "");
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn a_replaced_database_file_is_served_without_a_maintenance_window() {
+    let mut f = fixture();
+    let auth = ("Authorization", TOKEN);
+    assert_eq!(f.send("GET", "/items/a/1", &[auth], "").status, 200);
+    // As an operator would: drain (the WAL is checkpointed into the file), then replace the
+    // file with another database (a restored backup, here an empty one).
+    let db = f.app.config.db.clone();
+    crate::storage::drain(&db, std::time::Duration::from_secs(5)).unwrap();
+    let other = db.with_extension("new");
+    drop(crate::storage::Storage::open(&other).unwrap());
+    std::fs::rename(&other, &db).unwrap();
+    let r = f.send("GET", "/items/a/1", &[auth], "");
+    assert_eq!(r.status, 403, "the old, deleted file is still served");
+}
