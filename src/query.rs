@@ -11,6 +11,13 @@ use serde_json::{Map, Value};
 const MAX_FILTER_DEPTH: usize = 12;
 /// Filters with more conditions than this are refused.
 const MAX_CONDITIONS: usize = 200;
+/// More `sort` keys than this are refused (SQLite allows 2,000 `ORDER BY` terms).
+pub const MAX_SORT_KEYS: usize = 32;
+/// More `fields` than this are refused.
+pub const MAX_FIELDS: usize = 1_000;
+/// More values than this in one `_in`/`_nin` are refused. They are bound as one JSON array, so
+/// SQLite's own limits do not apply; this bounds the work of one query.
+pub const MAX_IN_VALUES: usize = 100_000;
 /// The limit applied to reads that do not name one.
 pub const DEFAULT_LIMIT: i64 = 100;
 
@@ -143,7 +150,24 @@ impl Query {
             (None, true) => parse_filter_root(&bracket_filter, true)?,
             (None, false) => None,
         };
-        Ok(query)
+        query.bounded()
+    }
+
+    /// Refuses a query over the bounds that keep every accepted query runnable.
+    fn bounded(self) -> Result<Query, ApiError> {
+        if self.sort.len() > MAX_SORT_KEYS {
+            return Err(ApiError::InvalidQuery(format!(
+                "\"sort\" has {} keys; the most is {MAX_SORT_KEYS}.",
+                self.sort.len()
+            )));
+        }
+        if let Some(fields) = self.fields.as_ref().filter(|f| f.len() > MAX_FIELDS) {
+            return Err(ApiError::InvalidQuery(format!(
+                "\"fields\" names {} fields; the most is {MAX_FIELDS}.",
+                fields.len()
+            )));
+        }
+        Ok(self)
     }
 
     /// Parses a `query` object from a batch body (`PATCH`/`DELETE /items/:c`).
@@ -182,7 +206,7 @@ impl Query {
                 }
             }
         }
-        Ok(query)
+        query.bounded()
     }
 
     fn set_meta(&mut self, csv: &str) -> Result<(), ApiError> {
@@ -259,9 +283,19 @@ pub fn percent_decode(s: &str, plus_is_space: bool) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// The items of a CSV list; an empty item (`a,`, `,a`, `a,,b`, or nothing) is `INVALID_QUERY`.
+fn csv_items<'a>(name: &str, csv: &'a str) -> Result<impl Iterator<Item = &'a str>, ApiError> {
+    if csv.split(',').any(|item| item.trim().is_empty()) {
+        return Err(ApiError::InvalidQuery(format!(
+            "\"{name}\" has an empty item: \"{csv}\"."
+        )));
+    }
+    Ok(csv.split(',').map(str::trim))
+}
+
 fn parse_fields_csv(csv: &str) -> Result<Vec<String>, ApiError> {
     let mut out = Vec::new();
-    for f in csv.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+    for f in csv_items("fields", csv)? {
         if f != "*" && !is_plain_name(f) {
             return Err(ApiError::InvalidQuery(format!(
                 "\"{f}\" is not a plain field name (relations and functions are not supported)."
@@ -274,7 +308,7 @@ fn parse_fields_csv(csv: &str) -> Result<Vec<String>, ApiError> {
 
 fn parse_sort_csv(csv: &str) -> Result<Vec<SortKey>, ApiError> {
     let mut out = Vec::new();
-    for f in csv.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+    for f in csv_items("sort", csv)? {
         let (field, descending) = match f.strip_prefix('-') {
             Some(rest) => (rest, true),
             None => (f, false),
@@ -499,7 +533,16 @@ fn parse_condition(
                 _ => Cond::Gte(v),
             }
         }
-        "_in" => Cond::In(scalar_list(operand, brackets).ok_or_else(|| bad("a list of values"))?),
+        "_in" => {
+            let list = scalar_list(operand, brackets).ok_or_else(|| bad("a list of values"))?;
+            if list.len() > MAX_IN_VALUES {
+                return Err(ApiError::InvalidQuery(format!(
+                    "\"{op}\" on \"{field}\" has {} values; the most is {MAX_IN_VALUES}.",
+                    list.len()
+                )));
+            }
+            Cond::In(list)
+        }
         "_null" | "_empty" => {
             let is_true = match operand {
                 Value::Bool(true) => true,
@@ -717,6 +760,10 @@ mod tests {
             "fields=a.b",
             "fields=%ZZ",
             "aggregate[count]=*",
+            "sort=title,",
+            "sort=a,,b",
+            "fields=,id",
+            "fields=",
         ] {
             assert!(
                 matches!(
@@ -740,6 +787,22 @@ mod tests {
             .map(|i| format!("filter[_or][{i}][a][_eq]={i}"))
             .collect();
         assert!(Query::from_query_string(&many.join("&")).is_err());
+    }
+
+    #[test]
+    fn bounds_name_themselves_and_ordinary_sizes_pass() {
+        let keys: Vec<String> = (0..=MAX_SORT_KEYS).map(|i| format!("f{i}")).collect();
+        let too_many = Query::from_query_string(&format!("sort={}", keys.join(",")));
+        assert!(
+            matches!(&too_many, Err(ApiError::InvalidQuery(m)) if m.contains("32")),
+            "{too_many:?}"
+        );
+        let ids: Vec<String> = (0..10_000).map(|i| i.to_string()).collect();
+        let q = Query::from_query_string(&format!("filter[id][_in]={}", ids.join(","))).unwrap();
+        assert!(matches!(q.filter, Some(Filter::Field(_, Cond::In(ref l))) if l.len() == 10_000));
+        let ids: Vec<String> = (0..=MAX_IN_VALUES).map(|i| i.to_string()).collect();
+        let over = Query::from_query_string(&format!("filter[id][_in]={}", ids.join(",")));
+        assert!(matches!(over, Err(ApiError::InvalidQuery(m)) if m.contains("100000")));
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! Storage: the only module that writes SQL.
 //!
-//! Every collection lives in the same two tables, so no name from a request ever becomes an SQL
-//! identifier: collection names, field paths and values are always bound parameters.
+//! Every collection lives in the same tables, so no name from a request ever becomes an SQL
+//! identifier, and values are always bound parameters:
 //!
 //! - `directus_collections(collection, last_id, created_at)`: one row per collection; `last_id`
 //!   makes ids increase and never be reused, like an AUTOINCREMENT column.
 //! - `directus_items(collection, id, data)`: one row per item; `data` is the item's JSON object
 //!   without its `id`.
+//! - `directus_fields(collection, field, indexed)` and one partial expression index per indexed
+//!   field (`schema`); queries name the collection and the field's JSON path as literals so
+//!   SQLite can use those indexes (`select`).
 //!
 //! Every API write runs in a `Writer`: one `BEGIN IMMEDIATE` transaction, opened by
 //! `Storage::begin` and committed by `Writer::commit`. The caller runs the maintenance gate
@@ -15,21 +18,37 @@
 //! Storage speaks in its own terms: rows, counts, `Option` and `StorageError`. It never decides
 //! what a client sees; the API maps its errors at the edge.
 
-use crate::query::{Cond, Filter, Query, Scalar};
-use rusqlite::types::Value as Sql;
-use rusqlite::{
-    params, params_from_iter, Connection, OpenFlags, OptionalExtension, TransactionBehavior,
-};
+mod drain;
+mod schema;
+mod select;
+
+pub use drain::{drain, DrainError, DrainReport};
+pub use schema::MAX_AUTO_INDEXES;
+
+use crate::query::Query;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
+use select::Select;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// An item as the API shows it: a JSON object whose first key is `id`.
 pub type Item = Map<String, Value>;
 
+/// One schema migration: SQL, or a step that needs code (it must still be deterministic and
+/// touch only the database).
+enum Migration {
+    Sql(&'static str),
+    Code(fn(&Connection) -> rusqlite::Result<()>),
+}
+
 /// Schema migrations, applied in order by `PRAGMA user_version`. Append only: never edit or
 /// remove an entry, a deployed database has already run it.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[Migration] = &[
+    // 1: the first release.
+    Migration::Sql(
+        "
     CREATE TABLE directus_collections (
         collection TEXT PRIMARY KEY NOT NULL,
         last_id INTEGER NOT NULL DEFAULT 0,
@@ -41,7 +60,28 @@ const MIGRATIONS: &[&str] = &["
         data TEXT NOT NULL,
         PRIMARY KEY (collection, id)
     ) WITHOUT ROWID;
-"];
+",
+    ),
+    // 2: fields and their indexes.
+    Migration::Sql(
+        "
+    CREATE TABLE directus_fields (
+        collection TEXT NOT NULL REFERENCES directus_collections(collection) ON DELETE CASCADE,
+        field TEXT NOT NULL,
+        indexed INTEGER NOT NULL,
+        PRIMARY KEY (collection, field)
+    ) WITHOUT ROWID;
+",
+    ),
+    // 3: index the fields of items written before 2.
+    Migration::Code(schema::index_existing),
+];
+
+/// How many rows per index `ANALYZE` looks at (an approximate, bounded analysis).
+const ANALYSIS_LIMIT: i64 = 1000;
+/// Every this many writes, a write also refreshes the planner's statistics (`PRAGMA optimize`,
+/// which analyzes only what changed enough).
+const OPTIMIZE_EVERY: u64 = 1000;
 
 /// How long a statement waits for another process's lock (reads, and migrations at start;
 /// writes set their own, shorter, wait in `Storage::begin`).
@@ -99,6 +139,18 @@ pub type Result<T> = std::result::Result<T, StorageError>;
 /// One worker's connection to the database.
 pub struct Storage {
     conn: Connection,
+    /// Write transactions begun on this connection (for `OPTIMIZE_EVERY`).
+    writes: u64,
+}
+
+/// A field as `GET /fields` shows it.
+#[derive(Debug, PartialEq)]
+pub struct FieldInfo {
+    pub field: String,
+    /// The type Directus would give it: `integer`, `float`, `string`, `boolean`, `json`,
+    /// `alias` (items disagree) or `unknown` (only nulls).
+    pub kind: &'static str,
+    pub indexed: bool,
 }
 
 /// An item as stored: its id, and its fields as the JSON object text they were written as.
@@ -154,10 +206,13 @@ impl Storage {
         if !mode.eq_ignore_ascii_case("wal") {
             log::warn!("database is in journal mode {mode}, not WAL");
         }
-        conn.execute_batch(
-            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-512;",
-        )?;
-        let mut storage = Storage { conn };
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-512; \
+             PRAGMA analysis_limit={ANALYSIS_LIMIT};"
+        ))?;
+        // Queries name collections and fields as literals: one statement per shape.
+        conn.set_prepared_statement_cache_capacity(64);
+        let mut storage = Storage { conn, writes: 0 };
         storage.migrate()?;
         Ok(storage)
     }
@@ -173,11 +228,16 @@ impl Storage {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let done = current(&tx)? as usize;
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
-            tx.execute_batch(sql)?;
+        for (i, step) in MIGRATIONS.iter().enumerate().skip(done) {
+            match step {
+                Migration::Sql(sql) => tx.execute_batch(sql)?,
+                Migration::Code(run) => run(&tx)?,
+            }
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             log::info!("database migrated to schema version {}", i + 1);
         }
+        // Statistics for the planner, so it prefers the field indexes to a scan.
+        tx.execute_batch("ANALYZE")?;
         Ok(tx.commit()?)
     }
 
@@ -227,10 +287,70 @@ impl Storage {
         // Statements inside the transaction hold the lock; reads keep the usual wait.
         self.conn.busy_timeout(BUSY_TIMEOUT)?;
         begun?;
+        self.writes += 1;
         Ok(Writer {
             conn: &self.conn,
             open: true,
+            analyze: std::cell::Cell::new(false),
+            optimize: self.writes % OPTIMIZE_EVERY == 0,
         })
+    }
+
+    /// The fields seen in a collection's items (`id` first), with their types and whether
+    /// each is indexed. Reads every item of the collection: for `/fields`, not a hot path.
+    pub fn fields(&self, collection: &str) -> Result<Vec<FieldInfo>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT je.key, je.type FROM directus_items AS d, json_each(d.data) AS je \
+             WHERE d.collection = ?1 GROUP BY je.key, je.type ORDER BY min(d.id), je.key",
+        )?;
+        let rows = stmt.query_map([collection], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?;
+        let mut seen: Vec<(String, Vec<String>)> = Vec::new();
+        let mut at: BTreeMap<String, usize> = BTreeMap::new();
+        for row in rows {
+            let (field, kind): (String, String) = row?;
+            let i = *at.entry(field.clone()).or_insert_with(|| {
+                seen.push((field, Vec::new()));
+                seen.len() - 1
+            });
+            seen[i].1.push(kind);
+        }
+        let mut out = vec![FieldInfo {
+            field: "id".into(),
+            kind: "integer",
+            indexed: true,
+        }];
+        for (field, kinds) in seen {
+            let indexed = schema::is_indexed(&self.conn, collection, &field)? == Some(true);
+            out.push(FieldInfo {
+                kind: directus_type(&kinds),
+                field,
+                indexed,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The Directus type of a field from the JSON types its values have.
+fn directus_type(json_types: &[String]) -> &'static str {
+    let mut kinds: Vec<&str> = json_types
+        .iter()
+        .filter(|t| *t != "null")
+        .map(|t| match t.as_str() {
+            "integer" => "integer",
+            "real" => "float",
+            "text" => "string",
+            "true" | "false" => "boolean",
+            _ => "json",
+        })
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    match kinds.as_slice() {
+        [] => "unknown",
+        [one] => one,
+        ["float", "integer"] => "float",
+        _ => "alias",
     }
 }
 
@@ -239,6 +359,10 @@ impl Storage {
 pub struct Writer<'a> {
     conn: &'a Connection,
     open: bool,
+    /// An index was made: analyze before committing, so the planner knows it.
+    analyze: std::cell::Cell<bool>,
+    /// This write also refreshes the planner's statistics where they are stale.
+    optimize: bool,
 }
 
 impl Drop for Writer<'_> {
@@ -254,6 +378,11 @@ impl Drop for Writer<'_> {
 impl Writer<'_> {
     /// Commits everything written; on error nothing of it is applied.
     pub fn commit(mut self) -> Result<()> {
+        if self.analyze.get() {
+            self.conn.execute_batch("ANALYZE directus_items")?;
+        } else if self.optimize {
+            self.conn.execute_batch("PRAGMA optimize")?;
+        }
         self.conn.execute_batch("COMMIT")?;
         self.open = false;
         Ok(())
@@ -275,6 +404,7 @@ impl Writer<'_> {
 
     /// Drops a collection with its items; false when it did not exist.
     pub fn delete_collection(&self, name: &str) -> Result<bool> {
+        schema::drop_collection_indexes(self.conn, name)?;
         self.conn
             .execute("DELETE FROM directus_items WHERE collection = ?1", [name])?;
         let n = self.conn.execute(
@@ -291,6 +421,7 @@ impl Writer<'_> {
         collection: &str,
         items: &[(Option<i64>, Map<String, Value>)],
     ) -> Result<Vec<i64>> {
+        self.note_fields(collection, items.iter().map(|(_, data)| data))?;
         let mut last_id: i64 = self.conn.query_row(
             "SELECT last_id FROM directus_collections WHERE collection = ?1",
             [collection],
@@ -333,6 +464,7 @@ impl Writer<'_> {
         ids: &[i64],
         patch: &Map<String, Value>,
     ) -> Result<()> {
+        self.note_fields(collection, [patch])?;
         let mut select = self
             .conn
             .prepare_cached("SELECT data FROM directus_items WHERE collection = ?1 AND id = ?2")?;
@@ -389,6 +521,50 @@ impl Writer<'_> {
             out.push(item.ok_or_else(|| no_such_item(collection, *id))?);
         }
         Ok(out)
+    }
+}
+
+impl Writer<'_> {
+    /// Records (and indexes) the top-level scalar fields these items bring that the collection
+    /// has not seen, inside this transaction.
+    fn note_fields<'m>(
+        &self,
+        collection: &str,
+        items: impl IntoIterator<Item = &'m Map<String, Value>>,
+    ) -> Result<()> {
+        let mut names = std::collections::BTreeSet::new();
+        for item in items {
+            for (name, value) in item {
+                if !value.is_object() && !value.is_array() && name != "id" {
+                    names.insert(name.as_str());
+                }
+            }
+        }
+        if schema::note_fields(self.conn, collection, names)? {
+            self.analyze.set(true);
+        }
+        Ok(())
+    }
+
+    /// Switches a field's index on or off; false when no item of the collection has the field.
+    pub fn set_indexed(&self, collection: &str, field: &str, indexed: bool) -> Result<bool> {
+        if schema::is_indexed(self.conn, collection, field)?.is_none() {
+            let present: bool = self.conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM directus_items AS d, json_each(d.data) AS je \
+                 WHERE d.collection = ?1 AND je.key = ?2)",
+                params![collection, field],
+                |r| r.get(0),
+            )?;
+            if !present {
+                return Ok(false);
+            }
+            schema::note_fields(self.conn, collection, [field])?;
+        }
+        schema::set_indexed(self.conn, collection, field, indexed)?;
+        if indexed {
+            self.analyze.set(true);
+        }
+        Ok(true)
     }
 }
 
@@ -466,255 +642,5 @@ fn read_page(
         items,
         total_count,
         filter_count,
-    })
-}
-
-/// Builds the `WHERE` and `ORDER BY` of an item query. SQL text comes only from this code;
-/// everything from the request is pushed into `params` and referenced as `?N`.
-struct Select {
-    condition: String,
-    params: Vec<Sql>,
-}
-
-impl Select {
-    fn new(collection: &str) -> Select {
-        Select {
-            condition: "d.collection = ?1".to_string(),
-            params: vec![Sql::Text(collection.to_string())],
-        }
-    }
-
-    /// Adds a parameter and returns its placeholder.
-    fn bind(&mut self, value: Sql) -> String {
-        self.params.push(value);
-        format!("?{}", self.params.len())
-    }
-
-    /// The value and JSON type expressions of a field (`id` is the key column).
-    fn field(&mut self, name: &str) -> (String, String) {
-        if name == "id" {
-            return ("d.id".to_string(), "'integer'".to_string());
-        }
-        // The name was checked to be plain (letters, digits, `_`, `-`), so quoting it in the
-        // JSON path is exact; the path itself is still a bound parameter.
-        let p = self.bind(Sql::Text(format!("$.\"{name}\"")));
-        (
-            format!("json_extract(d.data, {p})"),
-            format!("json_type(d.data, {p})"),
-        )
-    }
-
-    fn where_clause(&mut self, query: &Query) {
-        if let Some(filter) = &query.filter {
-            let sql = self.filter(filter);
-            self.condition = format!("{} AND {sql}", self.condition);
-        }
-        if let Some(term) = &query.search {
-            let p = self.bind(Sql::Text(term.clone()));
-            self.condition = format!(
-                "{} AND EXISTS (SELECT 1 FROM json_each(d.data) AS je \
-                 WHERE je.type = 'text' AND instr(lower(je.value), lower({p})) > 0)",
-                self.condition
-            );
-        }
-    }
-
-    /// The full `SELECT` of a page of items, after `where_clause`.
-    fn page_sql(&mut self, columns: &str, query: &Query, default_limit: i64) -> String {
-        let (limit, offset) = query.window(default_limit);
-        let order = self.order_by(query);
-        let limit = self.bind(Sql::Integer(
-            limit.map_or(-1, |l| l.min(i64::MAX as u64) as i64),
-        ));
-        let offset = self.bind(Sql::Integer(offset.min(i64::MAX as u64) as i64));
-        format!(
-            "SELECT {columns} FROM directus_items AS d WHERE {} ORDER BY {order} LIMIT {limit} OFFSET {offset}",
-            self.condition
-        )
-    }
-
-    fn order_by(&mut self, query: &Query) -> String {
-        let mut keys = Vec::new();
-        for key in &query.sort {
-            let (value, _) = self.field(&key.field);
-            keys.push(format!(
-                "{value} {}",
-                if key.descending { "DESC" } else { "ASC" }
-            ));
-        }
-        keys.push("d.id ASC".to_string());
-        keys.join(", ")
-    }
-
-    fn filter(&mut self, filter: &Filter) -> String {
-        match filter {
-            Filter::And(parts) if parts.is_empty() => "1".to_string(),
-            Filter::Or(parts) if parts.is_empty() => "0".to_string(),
-            Filter::And(parts) | Filter::Or(parts) => {
-                let joiner = if matches!(filter, Filter::And(_)) {
-                    " AND "
-                } else {
-                    " OR "
-                };
-                let sql: Vec<String> = parts.iter().map(|p| self.filter(p)).collect();
-                format!("({})", sql.join(joiner))
-            }
-            Filter::Not(inner) => format!("(NOT {})", self.filter(inner)),
-            // Every leaf is 0 or 1, never NULL, so that NOT is an exact complement.
-            Filter::Field(name, cond) => format!("coalesce({}, 0)", self.condition_sql(name, cond)),
-        }
-    }
-
-    fn condition_sql(&mut self, name: &str, cond: &Cond) -> String {
-        let (v, t) = self.field(name);
-        match cond {
-            Cond::Eq(s) => self.equals(&v, &t, s),
-            Cond::In(list) if list.is_empty() => "0".to_string(),
-            Cond::In(list) => {
-                let parts: Vec<String> = list.iter().map(|s| self.equals(&v, &t, s)).collect();
-                format!("({})", parts.join(" OR "))
-            }
-            Cond::Lt(s) => self.compare(&v, &t, "<", s),
-            Cond::Lte(s) => self.compare(&v, &t, "<=", s),
-            Cond::Gt(s) => self.compare(&v, &t, ">", s),
-            Cond::Gte(s) => self.compare(&v, &t, ">=", s),
-            Cond::Between(a, b) => {
-                let low = self.compare(&v, &t, ">=", a);
-                let high = self.compare(&v, &t, "<=", b);
-                format!("({low} AND {high})")
-            }
-            Cond::Null => format!("({t} IS NULL OR {t} = 'null')"),
-            Cond::Empty => format!("({t} IS NULL OR {t} = 'null' OR ({t} = 'text' AND {v} = ''))"),
-            Cond::Contains { needle, fold } => {
-                let p = self.bind(Sql::Text(needle.clone()));
-                let (hay, needle) = folded(&v, &p, *fold);
-                format!("({t} = 'text' AND instr({hay}, {needle}) > 0)")
-            }
-            Cond::StartsWith { needle, fold } => {
-                let p = self.bind(Sql::Text(needle.clone()));
-                let (head, needle) = folded(&format!("substr({v}, 1, length({p}))"), &p, *fold);
-                format!("({t} = 'text' AND {head} = {needle})")
-            }
-            Cond::EndsWith { needle, fold } => {
-                let p = self.bind(Sql::Text(needle.clone()));
-                let tail = format!("substr({v}, length({v}) - length({p}) + 1)");
-                let (tail, needle) = folded(&tail, &p, *fold);
-                format!("({t} = 'text' AND length({v}) >= length({p}) AND {tail} = {needle})")
-            }
-        }
-    }
-
-    /// Equality that matches values of the same JSON type only.
-    fn equals(&mut self, v: &str, t: &str, s: &Scalar) -> String {
-        match s {
-            Scalar::Null => format!("({t} IS NULL OR {t} = 'null')"),
-            Scalar::Bool(true) => format!("({t} = 'true')"),
-            Scalar::Bool(false) => format!("({t} = 'false')"),
-            _ => self.compare(v, t, "=", s),
-        }
-    }
-
-    fn compare(&mut self, v: &str, t: &str, op: &str, s: &Scalar) -> String {
-        let (types, value) = match s {
-            Scalar::Int(i) => ("('integer', 'real')", Sql::Integer(*i)),
-            Scalar::Float(f) => ("('integer', 'real')", Sql::Real(*f)),
-            Scalar::Str(text) => ("('text')", Sql::Text(text.clone())),
-            // The parser lets only numbers and strings reach ordered comparisons.
-            Scalar::Null | Scalar::Bool(_) => return "0".to_string(),
-        };
-        let p = self.bind(value);
-        format!("({t} IN {types} AND {v} {op} {p})")
-    }
-}
-
-/// Wraps both sides in `lower()` when the comparison folds case (ASCII only, as SQLite does).
-fn folded(hay: &str, needle: &str, fold: bool) -> (String, String) {
-    if fold {
-        (format!("lower({hay})"), format!("lower({needle})"))
-    } else {
-        (hay.to_string(), needle.to_string())
-    }
-}
-
-/// What `drain` did.
-#[derive(Debug)]
-pub struct DrainReport {
-    /// How long it waited for the write lock.
-    pub lock_wait: Duration,
-    /// WAL frames that were in the log when the checkpoint ran (-1 when not in WAL mode).
-    pub wal_frames: i64,
-}
-
-/// Why `drain` could not establish the guarantee.
-#[derive(Debug)]
-pub enum DrainError {
-    /// No database file at the path: nothing to wait for.
-    NoDatabase,
-    /// The write lock was not free within the wait.
-    LockTimeout(Duration),
-    /// The checkpoint could not finish: a reader (a `sqlite3` shell, a backup) held the log.
-    CheckpointBusy,
-    /// Any other database error.
-    Sqlite(rusqlite::Error),
-}
-
-impl std::fmt::Display for DrainError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DrainError::NoDatabase => write!(f, "no database file"),
-            DrainError::LockTimeout(d) => write!(
-                f,
-                "the write lock was still held after {:.1}s (a long write transaction, or another \
-                 process holding the database)",
-                d.as_secs_f64()
-            ),
-            DrainError::CheckpointBusy => write!(
-                f,
-                "the WAL checkpoint was blocked by an open reader (a sqlite3 shell, a backup tool \
-                 or a slow query); the log still holds committed writes"
-            ),
-            DrainError::Sqlite(e) => write!(f, "database error: {e}"),
-        }
-    }
-}
-
-/// Waits until no write can still commit (takes and releases the write lock), then checkpoints
-/// the WAL with TRUNCATE so the main file alone holds every committed write. Never creates the
-/// database. `wait` bounds the lock and the checkpoint together.
-pub fn drain(db: &Path, wait: Duration) -> std::result::Result<DrainReport, DrainError> {
-    if !db.exists() {
-        return Err(DrainError::NoDatabase);
-    }
-    let started = Instant::now();
-    let conn = Connection::open_with_flags(
-        db,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(DrainError::Sqlite)?;
-    conn.busy_timeout(wait).map_err(DrainError::Sqlite)?;
-    match conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;") {
-        Ok(()) => {}
-        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
-            return Err(DrainError::LockTimeout(started.elapsed()))
-        }
-        Err(e) => return Err(DrainError::Sqlite(e)),
-    }
-    let lock_wait = started.elapsed();
-    let left = wait.saturating_sub(lock_wait);
-    conn.busy_timeout(left).map_err(DrainError::Sqlite)?;
-    let (busy, frames): (i64, i64) = conn
-        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .map_err(|e| match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DatabaseBusy) => DrainError::CheckpointBusy,
-            _ => DrainError::Sqlite(e),
-        })?;
-    if busy != 0 {
-        return Err(DrainError::CheckpointBusy);
-    }
-    Ok(DrainReport {
-        lock_wait,
-        wal_frames: frames,
     })
 }
