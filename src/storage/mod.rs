@@ -292,7 +292,7 @@ impl Storage {
             conn: &self.conn,
             open: true,
             analyze: std::cell::Cell::new(false),
-            optimize: self.writes % OPTIMIZE_EVERY == 0,
+            optimize: self.writes.is_multiple_of(OPTIMIZE_EVERY),
         })
     }
 
