@@ -2,9 +2,7 @@
 //! by a check that the process is alive and a normal request is answered within 2 s (a hang
 //! detector with a generous margin; nothing here measures speed).
 
-mod common;
-
-use common::{seed, Client, Server};
+use crate::common::{self, seed, Client, Server};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

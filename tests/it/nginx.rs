@@ -2,9 +2,7 @@
 //! installed by .ci/run), in front of the real server: the hostile cases tiny_http cannot contain
 //! by itself are handled there, and normal traffic, maintenance included, passes through.
 
-mod common;
-
-use common::{Client, Server};
+use crate::common::{self, Client, Server};
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;

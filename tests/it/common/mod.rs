@@ -1,5 +1,4 @@
 //! Test support: start the real binaries in a temporary root and talk HTTP/1.1 to them.
-#![allow(dead_code)] // Each test crate uses a different part of this module.
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,9 +1,7 @@
 //! Maintenance mode against the real binaries: the flag, the 503, the exemptions, the CLI and
 //! the drain guarantee (including the race with concurrent writers).
 
-mod common;
-
-use common::{cli, seed, Client, Server, CLI};
+use crate::common::{self, cli, seed, Client, Server, CLI};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;

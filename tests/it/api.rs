@@ -1,9 +1,7 @@
 //! The item API against the real server binary: routes, the query language in both filter
 //! forms, every error code, auth, CORS, and data surviving a restart.
 
-mod common;
-
-use common::{enc, seed, Server};
+use crate::common::{self, enc, seed, Server};
 use serde_json::{json, Value};
 
 const DATASET: &str = r#"[
