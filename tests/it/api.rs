@@ -337,89 +337,157 @@ fn collections_routes() {
     assert_eq!(s.get("/items/pages").data(), json!([]));
 }
 
-#[test]
-fn item_writes_single_and_batch() {
+/// A server whose collection `a` holds `items` (ids from 1, in order).
+fn collection_a(items: &str) -> Server {
     let s = Server::start(&[]);
-    seed(&s, "a", r#"[{"t":"one"},{"t":"two"},{"t":"three"}]"#);
-    // Create one answers an object, many an array; ids are assigned in order.
+    seed(&s, "a", items);
+    s
+}
+
+const ONE_TWO_THREE: &str = r#"[{"t":"one"},{"t":"two"},{"t":"three"}]"#;
+
+#[test]
+fn create_one_answers_an_object_and_many_an_array_with_ids_in_order() {
+    let s = collection_a(ONE_TWO_THREE);
     let r = s.json("POST", "/items/a", r#"{"t":"four"}"#);
     assert_eq!(r.data(), json!({"id":4,"t":"four"}));
+    // An explicit id is kept, and the next one follows it.
     let r = s.json(
         "POST",
         "/items/a?fields=id",
         r#"[{"t":"five"},{"id":10,"t":"ten"},{"t":"eleven"}]"#,
     );
     assert_eq!(r.data(), json!([{"id":5},{"id":10},{"id":11}]));
-    // A duplicate id in a batch creates nothing.
-    let r = s.json("POST", "/items/a", r#"[{"t":"x"},{"id":2,"t":"dup"}]"#);
-    assert_eq!((r.status, r.code().as_str()), (400, "RECORD_NOT_UNIQUE"));
-    assert_eq!(
-        s.get("/items/a?fields=id").ids(),
-        vec![1, 2, 3, 4, 5, 10, 11]
-    );
+}
 
-    // PATCH one merges; null is stored; a matching id in the body is fine, a different one is not.
+#[test]
+fn a_duplicate_id_in_a_create_batch_creates_nothing() {
+    let s = collection_a(ONE_TWO_THREE);
+    let r = s.json("POST", "/items/a", r#"[{"t":"x"},{"id":2,"t":"dup"}]"#);
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "RECORD_NOT_UNIQUE"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(s.get("/items/a?fields=id").ids(), vec![1, 2, 3]);
+}
+
+#[test]
+fn patch_one_merges_and_stores_null() {
+    let s = collection_a(ONE_TWO_THREE);
+    // A matching id in the body is fine.
     let r = s.json("PATCH", "/items/a/1", r#"{"extra":null,"n":1,"id":1}"#);
     assert_eq!(r.data(), json!({"id":1,"t":"one","extra":null,"n":1}));
     assert_eq!(
-        s.json("PATCH", "/items/a/1", r#"{"id":2}"#).code(),
-        "INVALID_PAYLOAD"
+        s.get("/items/a/1").data(),
+        json!({"id":1,"t":"one","extra":null,"n":1})
     );
-    assert_eq!(
-        s.json("PATCH", "/items/a/1", r#"[{"n":2}]"#).code(),
-        "INVALID_PAYLOAD"
-    );
-    assert_eq!(
-        s.json("PATCH", "/items/a/99", r#"{"n":2}"#).code(),
-        "FORBIDDEN"
-    );
+}
 
-    // PATCH batch: array, keys, query.
+#[test]
+fn patch_one_refuses_another_id_an_array_and_a_missing_item() {
+    let s = collection_a(ONE_TWO_THREE);
+    // (path, body, expected code)
+    let cases = [
+        ("/items/a/1", r#"{"id":2}"#, "INVALID_PAYLOAD"),
+        ("/items/a/1", r#"[{"n":2}]"#, "INVALID_PAYLOAD"),
+        ("/items/a/99", r#"{"n":2}"#, "FORBIDDEN"),
+    ];
+    for case @ (path, body, code) in cases {
+        assert_eq!(s.json("PATCH", path, body).code(), code, "{case:?}");
+    }
+    assert_eq!(s.get("/items/a/1").data(), json!({"id":1,"t":"one"}));
+}
+
+#[test]
+fn patch_batch_as_an_array_of_items() {
+    let s = collection_a(ONE_TWO_THREE);
     let r = s.json(
         "PATCH",
         "/items/a?fields=id,n",
         r#"[{"id":2,"n":20},{"id":3,"n":30}]"#,
     );
     assert_eq!(r.data(), json!([{"id":2,"n":20},{"id":3,"n":30}]));
+}
+
+#[test]
+fn patch_batch_by_keys() {
+    let s = collection_a(ONE_TWO_THREE);
     let r = s.json(
         "PATCH",
         "/items/a?fields=id,k",
-        r#"{"keys":[4,5],"data":{"k":true}}"#,
+        r#"{"keys":[2,3],"data":{"k":true}}"#,
     );
-    assert_eq!(r.data(), json!([{"id":4,"k":true},{"id":5,"k":true}]));
+    assert_eq!(r.data(), json!([{"id":2,"k":true},{"id":3,"k":true}]));
+}
+
+#[test]
+fn patch_batch_by_query() {
+    let s = collection_a(r#"[{"t":"one"},{"t":"two","k":true},{"t":"three","k":true}]"#);
     let r = s.json(
         "PATCH",
         "/items/a?fields=id",
         r#"{"query":{"filter":{"k":{"_eq":true}}},"data":{"q":1}}"#,
     );
-    assert_eq!(r.ids(), vec![4, 5]);
-    // A batch naming a missing id changes nothing.
-    let r = s.json("PATCH", "/items/a", r#"{"keys":[2,99],"data":{"n":0}}"#);
-    assert_eq!(r.code(), "FORBIDDEN");
-    assert_eq!(s.get("/items/a/2").data()["n"], 20);
-    let r = s.json("PATCH", "/items/a", r#"[{"id":2,"n":0},{"id":98,"n":0}]"#);
-    assert_eq!(r.code(), "FORBIDDEN");
-    assert_eq!(s.get("/items/a/2").data()["n"], 20);
+    assert_eq!(r.ids(), vec![2, 3]);
+}
 
-    // DELETE one, then batch forms.
-    assert_eq!(s.req("DELETE", "/items/a/11", &[], None).status, 204);
-    assert_eq!(s.get("/items/a/11").code(), "FORBIDDEN");
-    assert_eq!(s.json("DELETE", "/items/a", "[10, 99]").code(), "FORBIDDEN");
-    assert_eq!(s.get("/items/a/10").status, 200);
-    assert_eq!(s.json("DELETE", "/items/a", "[10]").status, 204);
-    assert_eq!(s.json("DELETE", "/items/a", r#"{"keys":[1]}"#).status, 204);
-    assert_eq!(
-        s.json(
-            "DELETE",
-            "/items/a",
-            r#"{"query":{"filter":{"k":{"_eq":true}}}}"#
-        )
-        .status,
-        204
-    );
-    assert_eq!(s.get("/items/a?fields=id").ids(), vec![2, 3]);
-    // Ids are never reused after a delete.
-    assert_eq!(s.json("POST", "/items/a", "{}").data()["id"], 12);
+#[test]
+fn a_patch_batch_naming_a_missing_id_changes_nothing() {
+    let s = collection_a(r#"[{"t":"one"},{"t":"two","n":20}]"#);
+    for body in [
+        r#"{"keys":[2,99],"data":{"n":0}}"#,
+        r#"[{"id":2,"n":0},{"id":98,"n":0}]"#,
+    ] {
+        assert_eq!(
+            s.json("PATCH", "/items/a", body).code(),
+            "FORBIDDEN",
+            "{body}"
+        );
+        assert_eq!(s.get("/items/a/2").data()["n"], 20, "{body}");
+    }
+}
+
+#[test]
+fn delete_one() {
+    let s = collection_a(ONE_TWO_THREE);
+    let r = s.req("DELETE", "/items/a/3", &[], None);
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(s.get("/items/a/3").code(), "FORBIDDEN");
+    assert_eq!(s.get("/items/a?fields=id").ids(), vec![1, 2]);
+}
+
+#[test]
+fn a_delete_batch_naming_a_missing_id_deletes_nothing() {
+    let s = collection_a(ONE_TWO_THREE);
+    assert_eq!(s.json("DELETE", "/items/a", "[3, 99]").code(), "FORBIDDEN");
+    assert_eq!(s.get("/items/a/3").status, 200);
+}
+
+#[test]
+fn delete_batch_by_array_keys_and_query() {
+    let s = collection_a(r#"[{"t":1},{"t":2},{"t":3},{"k":true},{"k":true},{"t":6}]"#);
+    // (body, the ids left after it)
+    let cases: [(&str, &[i64]); 3] = [
+        ("[6]", &[1, 2, 3, 4, 5]),
+        (r#"{"keys":[1]}"#, &[2, 3, 4, 5]),
+        (r#"{"query":{"filter":{"k":{"_eq":true}}}}"#, &[2, 3]),
+    ];
+    for case @ (body, left) in cases {
+        let r = s.json("DELETE", "/items/a", body);
+        assert_eq!(r.status, 204, "{case:?}: {}", r.text());
+        assert_eq!(s.get("/items/a?fields=id").ids(), left, "{case:?}");
+    }
+}
+
+#[test]
+fn ids_are_never_reused_after_a_delete() {
+    let s = collection_a(ONE_TWO_THREE);
+    // The highest ids go, one alone and one in a batch: a reused id would be 2.
+    assert_eq!(s.req("DELETE", "/items/a/3", &[], None).status, 204);
+    assert_eq!(s.json("DELETE", "/items/a", "[2]").status, 204);
+    assert_eq!(s.json("POST", "/items/a", "{}").data()["id"], 4);
 }
 
 #[test]
