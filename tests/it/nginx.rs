@@ -162,6 +162,8 @@ fn hostile_requests_are_stopped_at_the_front() {
         many_headers.push_str(&format!("X-H{i}: {i}\r\n"));
     }
     many_headers.push_str("\r\n");
+    // (what, the request's bytes), a line each.
+    #[rustfmt::skip]
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("HTTP/2.0 request line", b"GET / HTTP/2.0\r\nHost: x\r\n\r\n".to_vec()),
         ("Content-Length 10^12", b"POST /items/a HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000\r\n\r\n".to_vec()),
