@@ -2,9 +2,7 @@
 //! installed by .ci/run), in front of the real server: the hostile cases tiny_http cannot contain
 //! by itself are handled there, and normal traffic, maintenance included, passes through.
 
-mod common;
-
-use common::{Client, Server};
+use crate::common::{self, Client, Server};
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -21,6 +19,15 @@ struct Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
+        // SIGKILL would leave the worker process behind, still holding the port: SIGTERM makes
+        // the master stop its worker, then exit. SIGKILL only if it has not exited within 10 s.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -164,6 +171,8 @@ fn hostile_requests_are_stopped_at_the_front() {
         many_headers.push_str(&format!("X-H{i}: {i}\r\n"));
     }
     many_headers.push_str("\r\n");
+    // (what, the request's bytes), a line each.
+    #[rustfmt::skip]
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("HTTP/2.0 request line", b"GET / HTTP/2.0\r\nHost: x\r\n\r\n".to_vec()),
         ("Content-Length 10^12", b"POST /items/a HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000\r\n\r\n".to_vec()),

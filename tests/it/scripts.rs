@@ -1,8 +1,6 @@
 //! The shell scripts in scripts/, run as a user would, against a real server.
 
-mod common;
-
-use common::{Server, CLI};
+use crate::common::{self, Server, CLI};
 use std::path::Path;
 use std::process::Command;
 

@@ -1,9 +1,7 @@
 //! Maintenance mode against the real binaries: the flag, the 503, the exemptions, the CLI and
 //! the drain guarantee (including the race with concurrent writers).
 
-mod common;
-
-use common::{cli, seed, Client, Server, CLI};
+use crate::common::{self, cli, seed, Client, Server, CLI};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
@@ -14,20 +12,22 @@ use std::time::{Duration, Instant};
 const DEFAULT_MESSAGE: &str =
     "The service is temporarily unavailable for maintenance. Please try again later.";
 
-/// Asserts the exact maintenance answer.
-fn assert_maintenance(r: &common::Resp, message: &str, head: bool) {
-    assert_eq!(r.status, 503, "{}", r.text());
-    assert_eq!(r.header("content-type"), Some("application/json"));
-    assert_eq!(r.header("cache-control"), Some("no-store"));
+/// Asserts the exact maintenance answer; `what` (the request) names a failure, which is reported
+/// at the caller's line.
+#[track_caller]
+fn assert_maintenance(what: &str, r: &common::Resp, message: &str, head: bool) {
+    assert_eq!(r.status, 503, "{what}: {}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/json"), "{what}");
+    assert_eq!(r.header("cache-control"), Some("no-store"), "{what}");
     if head {
-        assert!(r.body.is_empty());
+        assert!(r.body.is_empty(), "{what}");
         return;
     }
     let body = r.json();
     let error = &body["errors"][0];
-    assert_eq!(error["message"], message, "{body}");
-    assert_eq!(error["extensions"]["code"], "SERVICE_UNAVAILABLE");
-    assert_eq!(error["extensions"]["reason"], "maintenance");
+    assert_eq!(error["message"], message, "{what}: {body}");
+    assert_eq!(error["extensions"]["code"], "SERVICE_UNAVAILABLE", "{what}");
+    assert_eq!(error["extensions"]["reason"], "maintenance", "{what}");
 }
 
 /// Waits for a condition, polling; panics with `what` after 20 s (a hang detector).
@@ -66,16 +66,14 @@ fn touch_and_rm_switch_the_very_next_request() {
     let mut c = s.client();
     assert_eq!(c.send("GET", "/items/a", &[], None).status, 200);
     std::fs::write(s.flag(), b"").unwrap();
-    let requests: &[(&str, &str, Option<&str>)] = &[
+    // (method, path, body), a line each.
+    #[rustfmt::skip]
+    let requests: [(&str, &str, Option<&str>); 16] = [
         ("GET", "/items/a", None),
         ("GET", "/items/a/1", None),
         ("POST", "/items/a", Some(r#"{"t":"y"}"#)),
         ("PATCH", "/items/a/1", Some(r#"{"t":"y"}"#)),
-        (
-            "PATCH",
-            "/items/a",
-            Some(r#"{"keys":[1],"data":{"t":"y"}}"#),
-        ),
+        ("PATCH", "/items/a", Some(r#"{"keys":[1],"data":{"t":"y"}}"#)),
         ("DELETE", "/items/a/1", None),
         ("DELETE", "/items/a", Some("[1]")),
         ("GET", "/collections", None),
@@ -88,16 +86,20 @@ fn touch_and_rm_switch_the_very_next_request() {
         ("OPTIONS", "/items/a", None),
         ("POST", "/items/a", Some("{not json")),
     ];
-    for (method, path, body) in requests {
+    for case @ (method, path, body) in requests {
         let headers: &[(&str, &str)] = if body.is_some() {
             &[("Content-Type", "application/json")]
         } else {
             &[]
         };
-        let r = c.send(method, path, headers, *body);
-        assert_maintenance(&r, DEFAULT_MESSAGE, false);
-        assert!(r.header("retry-after").is_none());
-        assert!(r.json()["errors"][0]["extensions"].get("since").is_none());
+        let r = c.send(method, path, headers, body);
+        let what = format!("{case:?}");
+        assert_maintenance(&what, &r, DEFAULT_MESSAGE, false);
+        assert!(r.header("retry-after").is_none(), "{what}");
+        assert!(
+            r.json()["errors"][0]["extensions"].get("since").is_none(),
+            "{what}"
+        );
     }
     // Wrong content type and oversized bodies get the 503 too, and the connection stays in sync.
     let r = c.send(
@@ -106,8 +108,14 @@ fn touch_and_rm_switch_the_very_next_request() {
         &[("Content-Type", "text/plain")],
         Some(&"x".repeat(5000)),
     );
-    assert_maintenance(&r, DEFAULT_MESSAGE, false);
     assert_maintenance(
+        "a text/plain POST of 5000 bytes",
+        &r,
+        DEFAULT_MESSAGE,
+        false,
+    );
+    assert_maintenance(
+        "HEAD /items/a",
         &c.send("HEAD", "/items/a", &[], None),
         DEFAULT_MESSAGE,
         true,
@@ -137,8 +145,8 @@ fn auth_failures_get_the_503_too() {
         &[("Authorization", "Bearer wrong")],
         None,
     );
-    assert_maintenance(&r, DEFAULT_MESSAGE, false);
-    assert_maintenance(&s.get("/items/a"), DEFAULT_MESSAGE, false);
+    assert_maintenance("a wrong token", &r, DEFAULT_MESSAGE, false);
+    assert_maintenance("no token", &s.get("/items/a"), DEFAULT_MESSAGE, false);
     assert_eq!(s.get("/server/ping").text(), "pong");
 }
 
@@ -169,7 +177,7 @@ fn cors_preflight_is_exempt_and_the_503_is_readable_cross_origin() {
         ],
         None,
     );
-    assert_maintenance(&r, "Back soon", false);
+    assert_maintenance("a cross-origin GET", &r, "Back soon", false);
     assert_eq!(
         r.header("access-control-allow-origin"),
         Some("http://app.example")
@@ -242,7 +250,7 @@ fn cli_on_status_off_and_the_answer_they_produce() {
     );
 
     let r = s.get("/items/a");
-    assert_maintenance(&r, "Upgrading the database", false);
+    assert_maintenance("GET after on", &r, "Upgrading the database", false);
     assert_eq!(r.header("retry-after"), Some("600"));
     let ext = &r.json()["errors"][0]["extensions"];
     assert_eq!(ext["retry_after"], 600);
@@ -270,7 +278,7 @@ fn cli_on_status_off_and_the_answer_they_produce() {
         again.stdout
     );
     let r = s.get("/items/a");
-    assert_maintenance(&r, "Almost done", false);
+    assert_maintenance("GET after on again", &r, "Almost done", false);
     assert_eq!(r.header("retry-after"), Some("600"));
     assert_eq!(r.json()["errors"][0]["extensions"]["since"], since.as_str());
 
@@ -323,7 +331,7 @@ fn cli_usage_errors_exit_2() {
         let out = cli(dir.path(), args);
         assert_eq!(out.code, 2, "{args:?}: {out:?}");
         assert!(out.stderr.contains("Usage"), "{args:?}: {out:?}");
-        assert!(out.stdout.is_empty());
+        assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
     }
     assert!(
         !dir.path().join("logs").exists(),
@@ -410,58 +418,25 @@ fn garbage_flags_mean_on_with_defaults() {
     let s = Server::start(&[]);
     seed(&s, "a", "{}");
     let flag = s.flag();
-    type MakeFlag<'a> = Box<dyn Fn() + 'a>;
-    let cases: Vec<(&str, MakeFlag)> = vec![
-        ("empty", Box::new(|| std::fs::write(&flag, b"").unwrap())),
-        (
-            "invalid JSON",
-            Box::new(|| std::fs::write(&flag, b"{\"message\":\"Up").unwrap()),
-        ),
-        (
-            "binary",
-            Box::new(|| std::fs::write(&flag, b"\xff\xfe\x00\x01garbage").unwrap()),
-        ),
-        (
-            "array",
-            Box::new(|| std::fs::write(&flag, b"[1,2,3]").unwrap()),
-        ),
-        (
-            "wrong types",
-            Box::new(|| {
-                std::fs::write(&flag, br#"{"message":42,"retry_after":"soon","since":7}"#).unwrap()
-            }),
-        ),
-        (
-            "negative retry",
-            Box::new(|| std::fs::write(&flag, br#"{"retry_after":-5}"#).unwrap()),
-        ),
-        (
-            "megabytes",
-            Box::new(|| std::fs::write(&flag, vec![b'x'; 3 << 20]).unwrap()),
-        ),
-        (
-            "directory",
-            Box::new(|| std::fs::create_dir(&flag).unwrap()),
-        ),
-        (
-            "dangling symlink",
-            Box::new(|| std::os::unix::fs::symlink("/nonexistent/flag", &flag).unwrap()),
-        ),
-        (
-            "FIFO",
-            Box::new(|| {
-                assert!(Command::new("mkfifo")
-                    .arg(&flag)
-                    .status()
-                    .unwrap()
-                    .success());
-            }),
-        ),
+    let write = |bytes: &[u8]| std::fs::write(&flag, bytes).unwrap();
+    // (what, how the flag is made), a line each.
+    #[rustfmt::skip]
+    let cases: [(&str, &dyn Fn()); 10] = [
+        ("empty", &|| write(b"")),
+        ("invalid JSON", &|| write(b"{\"message\":\"Up")),
+        ("binary", &|| write(b"\xff\xfe\x00\x01garbage")),
+        ("array", &|| write(b"[1,2,3]")),
+        ("wrong types", &|| write(br#"{"message":42,"retry_after":"soon","since":7}"#)),
+        ("negative retry", &|| write(br#"{"retry_after":-5}"#)),
+        ("megabytes", &|| write(&vec![b'x'; 3 << 20])),
+        ("directory", &|| std::fs::create_dir(&flag).unwrap()),
+        ("dangling symlink", &|| std::os::unix::fs::symlink("/nonexistent/flag", &flag).unwrap()),
+        ("FIFO", &|| assert!(Command::new("mkfifo").arg(&flag).status().unwrap().success())),
     ];
     for (what, make) in cases {
         make();
         let r = s.get("/items/a");
-        assert_maintenance(&r, DEFAULT_MESSAGE, false);
+        assert_maintenance(what, &r, DEFAULT_MESSAGE, false);
         assert!(r.header("retry-after").is_none(), "{what}");
         let out = s.cli(&["maintenance:status", "--json"]);
         assert_eq!(out.code, 3, "{what}: {out:?}");
@@ -476,7 +451,12 @@ fn garbage_flags_mean_on_with_defaults() {
     )
     .unwrap();
     let r = s.get("/items/a");
-    assert_maintenance(&r, "Line one\r\nX-Injected: yes", false);
+    assert_maintenance(
+        "CR/LF in the message",
+        &r,
+        "Line one\r\nX-Injected: yes",
+        false,
+    );
     assert!(r.header("x-injected").is_none());
     assert_eq!(r.header("retry-after"), Some("30"));
 }
@@ -488,7 +468,12 @@ fn logs_that_cannot_be_used_fail_closed() {
     let logs = s.root.join("logs");
     std::fs::rename(&logs, s.root.join("logs.away")).unwrap();
     std::fs::write(&logs, b"a file where the directory was").unwrap();
-    assert_maintenance(&s.get("/items/a"), DEFAULT_MESSAGE, false);
+    assert_maintenance(
+        "logs/ made a file",
+        &s.get("/items/a"),
+        DEFAULT_MESSAGE,
+        false,
+    );
     assert!(s.stderr().contains("fail closed"), "{}", s.stderr());
     assert_eq!(s.cli(&["maintenance:status"]).code, 1);
     std::fs::remove_file(&logs).unwrap();
@@ -499,7 +484,12 @@ fn logs_that_cannot_be_used_fail_closed() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("logs"), b"not a directory").unwrap();
     let broken = Server::start_in(dir.path(), &[]);
-    assert_maintenance(&broken.get("/collections"), DEFAULT_MESSAGE, false);
+    assert_maintenance(
+        "logs/ unusable at start",
+        &broken.get("/collections"),
+        DEFAULT_MESSAGE,
+        false,
+    );
     assert_eq!(broken.get("/server/ping").text(), "pong");
 }
 
@@ -535,7 +525,12 @@ fn a_write_waiting_for_the_lock_sees_the_flag_and_rolls_back() {
     std::fs::write(s.flag(), b"").unwrap();
     holder.execute_batch("ROLLBACK").unwrap();
     let r = writer.join().unwrap();
-    assert_maintenance(&r, DEFAULT_MESSAGE, false);
+    assert_maintenance(
+        "the write that waited for the lock",
+        &r,
+        DEFAULT_MESSAGE,
+        false,
+    );
     assert!(s.stderr().contains("rolled back"), "{}", s.stderr());
     std::fs::remove_file(s.flag()).unwrap();
     assert_eq!(s.get("/items/a?fields=id").ids(), vec![1]);
@@ -549,7 +544,12 @@ fn a_write_timing_out_on_the_lock_during_maintenance_gets_the_503() {
     std::fs::write(s.flag(), b"").unwrap();
     // The lock stays held past the server's busy timeout (5 s): SQLITE_BUSY with the flag up.
     let r = writer.join().unwrap();
-    assert_maintenance(&r, DEFAULT_MESSAGE, false);
+    assert_maintenance(
+        "the write that timed out on the lock",
+        &r,
+        DEFAULT_MESSAGE,
+        false,
+    );
     holder.execute_batch("ROLLBACK").unwrap();
     std::fs::remove_file(s.flag()).unwrap();
     assert_eq!(s.get("/items/a?fields=id").ids(), vec![1]);
@@ -737,7 +737,12 @@ fn a_server_started_during_maintenance_migrates_then_answers_503() {
     std::fs::write(dir.path().join("logs/maintenance"), b"").unwrap();
     let s = Server::start_in(dir.path(), &[]);
     assert!(s.db().exists());
-    assert_maintenance(&s.get("/collections"), DEFAULT_MESSAGE, false);
+    assert_maintenance(
+        "started during maintenance",
+        &s.get("/collections"),
+        DEFAULT_MESSAGE,
+        false,
+    );
     assert_eq!(s.cli(&["maintenance:off"]).code, 0);
     assert_eq!(s.get("/collections").status, 200);
 }

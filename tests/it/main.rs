@@ -1,0 +1,11 @@
+//! The integration tests: one crate (so the support module is compiled once and its unused parts
+//! show), one module per area. Every test starts the real binaries on port 0 in a temporary root
+//! of its own and talks HTTP to them.
+
+mod common;
+
+mod api;
+mod hostile;
+mod maintenance;
+mod nginx;
+mod scripts;
