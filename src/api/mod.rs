@@ -10,6 +10,7 @@ mod auth;
 mod body;
 mod collections;
 mod envelope;
+mod fields;
 mod items;
 mod route;
 mod session;
@@ -160,6 +161,9 @@ impl App {
             Action::ReadItem(c, id) => items::read(self, session, req, &c, &id),
             Action::UpdateItem(c, id) => items::update(self, session, req, &c, &id, raw),
             Action::DeleteItem(c, id) => items::delete(self, session, &c, &id),
+            Action::ListFields(c) => fields::list(self, session, &c),
+            Action::ReadField(c, f) => fields::read(self, session, &c, &f),
+            Action::UpdateField(c, f) => fields::update(self, session, &c, &f, raw),
         }
     }
 

@@ -53,6 +53,8 @@ pub enum Route<'a> {
     Collection(Cow<'a, str>),
     Items(Cow<'a, str>),
     Item(Cow<'a, str>, Cow<'a, str>),
+    Fields(Cow<'a, str>),
+    Field(Cow<'a, str>, Cow<'a, str>),
 }
 
 /// What a request asks for, once its route and method are known.
@@ -71,6 +73,9 @@ pub enum Action<'a> {
     ReadItem(Cow<'a, str>, Cow<'a, str>),
     UpdateItem(Cow<'a, str>, Cow<'a, str>),
     DeleteItem(Cow<'a, str>, Cow<'a, str>),
+    ListFields(Cow<'a, str>),
+    ReadField(Cow<'a, str>, Cow<'a, str>),
+    UpdateField(Cow<'a, str>, Cow<'a, str>),
 }
 
 /// What the router decided for a known path.
@@ -94,6 +99,7 @@ impl Action<'_> {
                 | Action::UpdateItems(_)
                 | Action::DeleteItems(_)
                 | Action::UpdateItem(..)
+                | Action::UpdateField(..)
         )
     }
 }
@@ -125,6 +131,10 @@ impl<'a> Route<'a> {
             ("items", Some(c), Some(id), None) if !c.is_empty() && !id.is_empty() => {
                 Route::Item(c, id)
             }
+            ("fields", Some(c), None, None) if !c.is_empty() => Route::Fields(c),
+            ("fields", Some(c), Some(f), None) if !c.is_empty() && !f.is_empty() => {
+                Route::Field(c, f)
+            }
             _ => return None,
         };
         Some(route)
@@ -148,6 +158,9 @@ impl<'a> Route<'a> {
             (Route::Item(c, id), Get | Head) => A::ReadItem(c, id),
             (Route::Item(c, id), Patch) => A::UpdateItem(c, id),
             (Route::Item(c, id), Delete) => A::DeleteItem(c, id),
+            (Route::Fields(c), Get | Head) => A::ListFields(c),
+            (Route::Field(c, f), Get | Head) => A::ReadField(c, f),
+            (Route::Field(c, f), Patch) => A::UpdateField(c, f),
             (_, Options) => return Decision::Options,
             (_, _) => return Decision::NotAllowed,
         };
@@ -204,6 +217,12 @@ mod tests {
             ("/", None),
             ("items/a", None),
             ("/items//1", None),
+            ("/fields/a", Some(Route::Fields("a".into()))),
+            (
+                "/fields/a/views",
+                Some(Route::Field("a".into(), "views".into())),
+            ),
+            ("/fields", None),
         ];
         for (path, want) in cases {
             assert_eq!(&Route::parse(path), want, "{path}");
@@ -224,6 +243,11 @@ mod tests {
             (
                 Route::Item("a".into(), "1".into()),
                 "GET, HEAD, PATCH, DELETE, OPTIONS",
+            ),
+            (Route::Fields("a".into()), "GET, HEAD, OPTIONS"),
+            (
+                Route::Field("a".into(), "f".into()),
+                "GET, HEAD, PATCH, OPTIONS",
             ),
         ];
         for (route, allow) in cases {

@@ -1,0 +1,88 @@
+//! `/fields/:collection[/:field]`: the fields seen in a collection's items, their Directus
+//! types, and whether each is indexed; `PATCH` switches a field's index.
+
+use super::collections::known;
+use super::session::Session;
+use super::{body, envelope, App};
+use crate::error::ApiError;
+use crate::query;
+use crate::storage::FieldInfo;
+use crate::wire::Response;
+use serde_json::{json, Value};
+
+fn field_json(collection: &str, f: &FieldInfo) -> Value {
+    json!({
+        "collection": collection,
+        "field": f.field,
+        "type": f.kind,
+        "meta": null,
+        "schema": {
+            "name": f.field,
+            "table": collection,
+            "is_indexed": f.indexed,
+            "is_primary_key": f.field == "id",
+        },
+    })
+}
+
+/// `GET /fields/:c`.
+pub fn list(app: &App, session: &mut Session, c: &str) -> Result<Response, ApiError> {
+    known(app, session, c)?;
+    let fields = session.storage(app)?.fields(c)?;
+    Ok(envelope::data(
+        fields.iter().map(|f| field_json(c, f)).collect(),
+    ))
+}
+
+/// The field if the collection's items have it, else `403`.
+fn existing(app: &App, session: &mut Session, c: &str, f: &str) -> Result<FieldInfo, ApiError> {
+    known(app, session, c)?;
+    if !query::is_plain_name(f) {
+        return Err(ApiError::Forbidden);
+    }
+    let fields = session.storage(app)?.fields(c)?;
+    fields
+        .into_iter()
+        .find(|info| info.field == f)
+        .ok_or(ApiError::Forbidden)
+}
+
+/// `GET /fields/:c/:f`.
+pub fn read(app: &App, session: &mut Session, c: &str, f: &str) -> Result<Response, ApiError> {
+    let field = existing(app, session, c, f)?;
+    Ok(envelope::data(field_json(c, &field)))
+}
+
+/// `PATCH /fields/:c/:f` with `{"schema":{"is_indexed":BOOL}}`: builds or drops the field's
+/// index in one write transaction. Other keys of the body are accepted and ignored (Directus
+/// clients send the whole field).
+pub fn update(
+    app: &App,
+    session: &mut Session,
+    c: &str,
+    f: &str,
+    raw: Option<Vec<u8>>,
+) -> Result<Response, ApiError> {
+    existing(app, session, c, f)?;
+    let value = body::json(raw)?;
+    let Some(indexed) = value.pointer("/schema/is_indexed").and_then(Value::as_bool) else {
+        return Err(ApiError::InvalidPayload(
+            "Send {\"schema\":{\"is_indexed\":true|false}}.".into(),
+        ));
+    };
+    if f == "id" {
+        return Err(ApiError::InvalidPayload(
+            "\"id\" is the primary key; it is always indexed.".into(),
+        ));
+    }
+    let known = session.write(app, |w| {
+        if !w.collection_exists(c)? {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(w.set_indexed(c, f, indexed)?)
+    })?;
+    if !known {
+        return Err(ApiError::Forbidden);
+    }
+    read(app, session, c, f)
+}
