@@ -1,10 +1,12 @@
 //! The `directus` operator CLI: `maintenance:on|off|status`.
 //!
 //! It never starts or links the server's HTTP side: it uses only the flag (`maintenance`), root
-//! resolution (`config`) and the drain (`storage::drain`). Messages go to stdout, errors to
-//! stderr. Exit codes: 0 success (and "off" for status), 3 "on" for status, 1 error, 2 usage.
+//! resolution (`config`), the paths under the root (`layout`) and the drain (`storage::drain`).
+//! Messages go to stdout, errors to stderr. Exit codes: 0 success (and "off" for status), 3 "on"
+//! for status, 1 error, 2 usage.
 
 use crate::config;
+use crate::layout;
 use crate::maintenance::{self, FlagState, Notice};
 use crate::storage::{self, DrainError};
 use serde_json::{json, Value};
@@ -147,7 +149,7 @@ fn parse(
 }
 
 fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let flag = maintenance::flag_path(&cli.root);
+    let flag = layout::flag_path(&cli.root);
     match &cli.cmd {
         Cmd::On {
             message,
@@ -286,16 +288,16 @@ fn on(
     let live = live_server(&cli.root);
     let (db, mismatch) = match (&cli.db, &live) {
         (Some(given), Some(server)) => {
-            let given = config::absolute(&config::database_path(&cli.root, Some(given)));
+            let given = config::absolute(&layout::database_path(&cli.root, Some(given)));
             let same = std::fs::canonicalize(&given).ok().as_ref() == Some(server);
             (given, (!same).then(|| server.clone()))
         }
         (Some(given), None) => (
-            config::absolute(&config::database_path(&cli.root, Some(given))),
+            config::absolute(&layout::database_path(&cli.root, Some(given))),
             None,
         ),
         (None, Some(server)) => (server.clone(), None),
-        (None, None) => (config::database_path(&cli.root, None), None),
+        (None, None) => (layout::database_path(&cli.root, None), None),
     };
     if let Some(server_db) = mismatch {
         let _ = writeln!(
@@ -353,7 +355,7 @@ fn on(
 
 /// The canonical database path of the server whose `logs/server.json` names a live process.
 fn live_server(root: &Path) -> Option<PathBuf> {
-    let text = std::fs::read(root.join("logs").join("server.json")).ok()?;
+    let text = std::fs::read(layout::server_file(root)).ok()?;
     let info: Value = serde_json::from_slice(&text).ok()?;
     let pid = info.get("pid")?.as_u64().filter(|p| *p > 0)?;
     if !Path::new(&format!("/proc/{pid}")).exists() {

@@ -4,12 +4,13 @@
 use crate::app::App;
 use crate::config::ServerConfig;
 use crate::http::{self, HttpServer};
+use crate::layout;
 use crate::maintenance::{self, Notice, Observer};
 use crate::storage::Storage;
 use serde_json::json;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,11 +19,6 @@ use std::time::Duration;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How often the watcher looks at the flag when no request does.
 const WATCH_INTERVAL: Duration = Duration::from_millis(100);
-
-/// The file the CLI reads to find a running server's database.
-pub fn server_file(root: &Path) -> PathBuf {
-    root.join("logs").join("server.json")
-}
 
 /// Runs the server until SIGINT or SIGTERM. Errors are start-up failures.
 pub fn run(config: ServerConfig) -> Result<(), String> {
@@ -49,8 +45,8 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
     let url = format!("http://{local}");
 
-    let logs = config.root.join("logs");
-    let server_file = server_file(&config.root);
+    let logs = layout::logs_dir(&config.root);
+    let server_file = layout::server_file(&config.root);
     let logs_unusable = match std::fs::create_dir_all(&logs)
         .and_then(|()| write_atomically(&server_file, &server_info(&config, &db, &url)))
     {
@@ -66,7 +62,7 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
 
     let workers = config.workers;
     let app = Arc::new(App {
-        flag: maintenance::flag_path(&config.root),
+        flag: layout::flag_path(&config.root),
         config,
         logs_unusable,
         observer: Observer::default(),

@@ -37,7 +37,7 @@ fn fixture() -> Fixture {
         allow_public_without_token: false,
     };
     let app = App {
-        flag: directus::maintenance::flag_path(&dir),
+        flag: directus::layout::flag_path(&dir),
         config,
         logs_unusable: false,
         observer: Observer::default(),
