@@ -1,16 +1,16 @@
-//! Starting and stopping the server: directories, schema, `logs/server.json`, the listener, the
-//! workers, the maintenance watcher and signal handling.
+//! Starting and stopping the server: directories, schema, the server record
+//! (`logs/servers/<pid>.json`), the listener, the workers, the maintenance watcher and signal
+//! handling.
 
 use crate::app::App;
 use crate::config::ServerConfig;
 use crate::http::{self, HttpServer};
 use crate::layout;
 use crate::maintenance::{self, Notice, Observer};
+use crate::record::ServerRecord;
 use crate::storage::Storage;
-use serde_json::json;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -45,18 +45,20 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
     let url = format!("http://{local}");
 
+    // Without its record the CLI could not find this server's database to drain: the server
+    // fails closed instead. From here on, dropping `record` removes the file, whatever the exit.
     let logs = layout::logs_dir(&config.root);
-    let server_file = layout::server_file(&config.root);
-    let logs_unusable = match std::fs::create_dir_all(&logs)
-        .and_then(|()| write_atomically(&server_file, &server_info(&config, &db, &url)))
-    {
-        Ok(()) => false,
+    let published = std::fs::create_dir_all(&logs)
+        .and_then(|()| ServerRecord::of_this_process(&config.root, &db, url.clone()))
+        .and_then(|record| record.publish(&config.root));
+    let (record, logs_unusable) = match published {
+        Ok(record) => (Some(record), false),
         Err(e) => {
             log::error!(
                 "{} is unusable ({e}); answering every request with 503 until restarted",
                 logs.display()
             );
-            true
+            (None, true)
         }
     };
 
@@ -105,36 +107,9 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
         log::warn!("some requests were still running after {SHUTDOWN_GRACE:?}; exiting anyway");
     }
     let _ = watcher.join();
-    if !app.logs_unusable {
-        let _ = std::fs::remove_file(&server_file);
-    }
+    drop(record);
     log::info!("stopped");
     Ok(())
-}
-
-fn server_info(config: &ServerConfig, db: &Path, url: &str) -> serde_json::Value {
-    json!({
-        "pid": std::process::id(),
-        "root": config.root,
-        "db": db,
-        "address": url,
-    })
-}
-
-/// Writes a small file atomically (temporary file, fsync, rename).
-fn write_atomically(path: &Path, value: &serde_json::Value) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(serde_json::to_string_pretty(value)?.as_bytes())?;
-        file.write_all(b"\n")?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// Notices transitions when no request does, so connections are reopened after a maintenance
