@@ -1,6 +1,10 @@
 //! Starting and stopping the server: directories, schema, the server record
 //! (`logs/servers/<pid>.json`), the listener, the workers, the maintenance watcher and signal
 //! handling.
+//!
+//! Every way the server stops comes back here: SIGINT/SIGTERM and the fatal paths of the HTTP
+//! boundary both set one `Stop` that `run` waits on, so the record is removed on every exit the
+//! server controls.
 
 use crate::app::App;
 use crate::config::ServerConfig;
@@ -12,7 +16,7 @@ use crate::storage::Storage;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
@@ -20,8 +24,73 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How often the watcher looks at the flag when no request does.
 const WATCH_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Runs the server until SIGINT or SIGTERM. Errors are start-up failures.
-pub fn run(config: ServerConfig) -> Result<(), String> {
+/// Why `run` did not end with a clean stop.
+#[derive(Debug)]
+pub enum RunError {
+    /// The server could not start.
+    Start(String),
+    /// It stopped on its own after it started: tiny_http's accept loop died.
+    Fatal(String),
+}
+
+impl RunError {
+    /// The process exit status: 1 for a failed start, 70 (`EX_SOFTWARE`) for a server that
+    /// stopped serving, so a supervisor restarts it.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Start(_) => 1,
+            RunError::Fatal(_) => 70,
+        }
+    }
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Start(msg) => write!(f, "{msg}"),
+            RunError::Fatal(msg) => write!(f, "{msg}; exiting so that a supervisor restarts it"),
+        }
+    }
+}
+
+/// Why the server stops.
+#[derive(Debug, Clone)]
+enum Reason {
+    Signal(i32),
+    Fatal(String),
+}
+
+/// The server's one stop signal: the first reason set wins, and `wait` returns it (later ones
+/// are ignored).
+#[derive(Default)]
+struct Stop {
+    reason: Mutex<Option<Reason>>,
+    set: Condvar,
+}
+
+impl Stop {
+    fn set(&self, reason: Reason) {
+        let mut current = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        if current.is_none() {
+            *current = Some(reason);
+            self.set.notify_all();
+        }
+    }
+
+    fn wait(&self) -> Reason {
+        let mut current = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(reason) = &*current {
+                return reason.clone();
+            }
+            current = self.set.wait(current).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM (`Ok`), or until it can no longer serve.
+pub fn run(config: ServerConfig) -> Result<(), RunError> {
+    let start = RunError::Start;
     // tiny_http's accept thread panics when descriptors run out (two per connection): push that
     // point as far as the hard limit allows.
     match rlimit::increase_nofile_limit(u64::MAX) {
@@ -30,19 +99,23 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
     }
     if let Some(dir) = config.db.parent() {
         std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            .map_err(|e| start(format!("cannot create {}: {e}", dir.display())))?;
     }
     // Schema migrations are not API writes: they run even during maintenance (an upgrade).
-    let storage = Storage::open(&config.db)
-        .map_err(|e| format!("cannot open the database {}: {e}", config.db.display()))?;
+    let storage = Storage::open(&config.db).map_err(|e| {
+        start(format!(
+            "cannot open the database {}: {e}",
+            config.db.display()
+        ))
+    })?;
     drop(storage);
     let db = std::fs::canonicalize(&config.db).unwrap_or_else(|_| config.db.clone());
 
     let addr = SocketAddr::new(config.host, config.port);
-    let listener = http::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let listener = http::bind(addr).map_err(|e| start(format!("cannot listen on {addr}: {e}")))?;
     let local = listener
         .local_addr()
-        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+        .map_err(|e| start(format!("cannot read the bound address: {e}")))?;
     let url = format!("http://{local}");
 
     // Without its record the CLI could not find this server's database to drain: the server
@@ -62,6 +135,25 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
         }
     };
 
+    let stop = Arc::new(Stop::default());
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])
+    .map_err(|e| start(format!("cannot install signal handlers: {e}")))?;
+    let signal_handle = signals.handle();
+    let signal_thread = {
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                if let Some(signal) = signals.forever().next() {
+                    stop.set(Reason::Signal(signal));
+                }
+            })
+            .map_err(|e| start(format!("cannot start the signal thread: {e}")))?
+    };
+
     let workers = config.workers;
     let app = Arc::new(App {
         flag: layout::flag_path(&config.root),
@@ -70,23 +162,24 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
         observer: Observer::default(),
         writer: Mutex::new(()),
     });
-    let server = HttpServer::start(listener, app.clone(), workers)
-        .map_err(|e| format!("cannot start the workers: {e}"))?;
+    let fatal: http::Fatal = {
+        let stop = stop.clone();
+        Arc::new(move |msg| {
+            log::error!("{msg}");
+            stop.set(Reason::Fatal(msg));
+        })
+    };
+    let server = HttpServer::start(listener, app.clone(), workers, fatal)
+        .map_err(|e| start(format!("cannot start the workers: {e}")))?;
 
-    let stop = Arc::new(AtomicBool::new(false));
+    let watching = Arc::new(AtomicBool::new(true));
     let watcher = {
-        let (app, stop) = (app.clone(), stop.clone());
+        let (app, watching) = (app.clone(), watching.clone());
         std::thread::Builder::new()
             .name("flag-watcher".into())
-            .spawn(move || watch(&app, &stop))
-            .map_err(|e| format!("cannot start the flag watcher: {e}"))?
+            .spawn(move || watch(&app, &watching))
+            .map_err(|e| start(format!("cannot start the flag watcher: {e}")))?
     };
-
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ])
-    .map_err(|e| format!("cannot install signal handlers: {e}"))?;
 
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on {url}")
@@ -99,28 +192,63 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
         app.config.root.display()
     );
 
-    let signal = signals.forever().next();
-    log::info!("received signal {signal:?}; finishing in-flight requests");
-    stop.store(true, Ordering::SeqCst);
+    let reason = stop.wait();
+    match &reason {
+        Reason::Signal(signal) => {
+            log::info!("received signal {signal}; finishing in-flight requests")
+        }
+        Reason::Fatal(_) => log::error!("stopping after that error; finishing in-flight requests"),
+    }
+    signal_handle.close();
+    watching.store(false, Ordering::SeqCst);
     let finished = server.shutdown(SHUTDOWN_GRACE);
     if !finished {
         log::warn!("some requests were still running after {SHUTDOWN_GRACE:?}; exiting anyway");
     }
     let _ = watcher.join();
+    let _ = signal_thread.join();
     drop(record);
-    log::info!("stopped");
-    Ok(())
+    match reason {
+        Reason::Signal(_) => {
+            log::info!("stopped");
+            Ok(())
+        }
+        Reason::Fatal(msg) => Err(RunError::Fatal(msg)),
+    }
 }
 
 /// Notices transitions when no request does, so connections are reopened after a maintenance
 /// window that saw no traffic (a database replaced during it must be the one served after).
-fn watch(app: &App, stop: &AtomicBool) {
-    while !stop.load(Ordering::SeqCst) {
+fn watch(app: &App, watching: &AtomicBool) {
+    while watching.load(Ordering::SeqCst) {
         let state = maintenance::probe(&app.flag);
         app.observer.observe(state.is_on(), || match &state {
             maintenance::FlagState::On(meta) => maintenance::read_notice(&app.flag, meta),
             _ => Notice::default(),
         });
         std::thread::sleep(WATCH_INTERVAL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_reason_to_stop_wins() {
+        let stop = Arc::new(Stop::default());
+        let waiter = {
+            let stop = stop.clone();
+            std::thread::spawn(move || stop.wait())
+        };
+        stop.set(Reason::Fatal("accept loop died".into()));
+        stop.set(Reason::Signal(15));
+        assert!(matches!(waiter.join().unwrap(), Reason::Fatal(m) if m == "accept loop died"));
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(RunError::Start("x".into()).exit_code(), 1);
+        assert_eq!(RunError::Fatal("x".into()).exit_code(), 70);
     }
 }

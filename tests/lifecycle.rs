@@ -1,13 +1,16 @@
-//! The server's life cycle against the real binaries: its record under `logs/servers/`, and what
-//! the CLI makes of live and stale records (several servers on one root among them).
+//! The server's life cycle against the real binaries: its record under `logs/servers/`, what the
+//! CLI makes of live and stale records (several servers on one root among them), and what every
+//! exit leaves behind (the record, the exit status).
 
 mod common;
 
 use common::{Client, Server};
 use serde_json::Value;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 /// `ROOT/logs/servers/<pid>.json`.
@@ -58,6 +61,14 @@ fn wal(db: &Path) -> PathBuf {
 
 fn wal_size(db: &Path) -> u64 {
     std::fs::metadata(wal(db)).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Waits for a child's exit; panics after 30 s (a hang detector, not a timing assertion).
+fn exit_of(mut child: Child) -> ExitStatus {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait().unwrap()));
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("the server did not exit")
 }
 
 /// Waits for a condition, polling; panics with `what` after 20 s (a hang detector).
@@ -311,4 +322,64 @@ fn one_on_closes_two_servers_writing_to_one_database() {
 #[test]
 fn one_on_closes_two_servers_writing_to_two_databases() {
     one_on_closes_every_server(["data/one.db", "data/two.db"]);
+}
+
+/// Starts the server under a descriptor limit, opens connections until it stops accepting, and
+/// returns its exit status, its log and whether its record was still there after the exit.
+fn run_out_of_descriptors(limit: u32) -> (ExitStatus, String, bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "ulimit -n {limit} && exec {} --root {} --port 0",
+        common::SERVER,
+        dir.path().display()
+    );
+    let mut child = Command::new("sh")
+        .args(["-c", &script])
+        .env_remove("DIRECTUS_DB")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    let addr = common::listening_addr(&mut child).unwrap();
+    let record = record_path(dir.path(), child.id());
+    assert!(record.exists());
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        match TcpStream::connect(addr) {
+            Ok(c) => held.push(c),
+            Err(_) => break,
+        }
+    }
+    let status = exit_of(child);
+    let log = std::fs::read_to_string(dir.path().join("stderr")).unwrap();
+    (status, log, record.exists())
+}
+
+#[test]
+fn a_dead_accept_loop_exits_70_and_removes_the_record() {
+    // Each connection costs the server two descriptors (accept, then a clone), so of two limits
+    // one apart, one makes accept() fail (tiny_http hands the error to a worker) and the other
+    // makes the clone fail (tiny_http's accept thread panics, and the keeper finds the port
+    // closed): both fatal paths.
+    let mut seen = Vec::new();
+    for limit in [64, 65] {
+        let (status, log, record_left) = run_out_of_descriptors(limit);
+        assert_eq!(status.code(), Some(70), "limit {limit}: {log}");
+        assert!(
+            !record_left,
+            "limit {limit}: the record outlived the exit: {log}"
+        );
+        if log.contains("tiny_http's accept loop died (") {
+            seen.push("worker");
+        }
+        if log.contains("no longer accepts connections") {
+            seen.push("keeper");
+        }
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        ["keeper", "worker"],
+        "not both fatal paths were taken"
+    );
 }
