@@ -1,6 +1,5 @@
-//! Starting and stopping the server: directories, schema, the server record
-//! (`logs/servers/<pid>.json`), the listener, the workers, the maintenance watcher and signal
-//! handling.
+//! Starting and stopping the server: directories, schema, the server record, the listener, the
+//! workers, the maintenance watcher, signal handling and what a clean exit leaves behind.
 //!
 //! Every way the server stops comes back here: SIGINT/SIGTERM and the fatal paths of the HTTP
 //! boundary both set one `Stop` that `run` waits on, so the record is removed on every exit the
@@ -12,7 +11,7 @@ use crate::http::{self, HttpServer};
 use crate::layout;
 use crate::maintenance::{self, Notice, Observer};
 use crate::record::ServerRecord;
-use crate::storage::Storage;
+use crate::storage::{self, Storage};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +22,8 @@ use std::time::Duration;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How often the watcher looks at the flag when no request does.
 const WATCH_INTERVAL: Duration = Duration::from_millis(100);
+/// How long the checkpoint at a clean exit may wait for another process using the database.
+const EXIT_CHECKPOINT_WAIT: Duration = Duration::from_secs(2);
 
 /// Why `run` did not end with a clean stop.
 #[derive(Debug)]
@@ -207,6 +208,9 @@ pub fn run(config: ServerConfig) -> Result<(), RunError> {
     }
     let _ = watcher.join();
     let _ = signal_thread.join();
+    if finished && matches!(reason, Reason::Signal(_)) {
+        checkpoint_at_exit(&app.config.db);
+    }
     drop(record);
     match reason {
         Reason::Signal(_) => {
@@ -214,6 +218,18 @@ pub fn run(config: ServerConfig) -> Result<(), RunError> {
             Ok(())
         }
         Reason::Fatal(msg) => Err(RunError::Fatal(msg)),
+    }
+}
+
+/// Empties the WAL and, if no other process has the database open, deletes it.
+///
+/// When the workers close their connections at the same moment, none of them sees itself as the
+/// last one, so none checkpoints and deletes the WAL. After they all stopped, one connection
+/// checkpoints it (TRUNCATE) and, as the last one to close, deletes it.
+fn checkpoint_at_exit(db: &std::path::Path) {
+    match storage::drain(db, EXIT_CHECKPOINT_WAIT) {
+        Ok(report) => log::debug!("WAL checkpointed at exit ({} frames)", report.wal_frames),
+        Err(e) => log::warn!("the WAL of {} stays: {e}", db.display()),
     }
 }
 
