@@ -1,9 +1,11 @@
 # One command per target; anything longer lives in scripts/ or in Rust.
 .PHONY: build run test bench fuzz fmt clean
 
+# bin/ gets stripped copies; target/release keeps the debug info (profile.release debug = 1)
+# for perf and other profilers.
 build:
 	cargo build --release --locked
-	install -m 0755 target/release/directus target/release/directus-server bin/
+	install -s -m 0755 target/release/directus target/release/directus-server bin/
 
 run: build
 	bin/directus-server

@@ -1,11 +1,14 @@
 //! The `directus` operator CLI: `maintenance:on|off|status`.
 //!
 //! It never starts or links the server's HTTP side: it uses only the flag (`maintenance`), root
-//! resolution (`config`) and the drain (`storage::drain`). Messages go to stdout, errors to
-//! stderr. Exit codes: 0 success (and "off" for status), 3 "on" for status, 1 error, 2 usage.
+//! resolution (`config`), the paths under the root (`layout`), the servers' records (`record`)
+//! and the drain (`storage::drain`). Messages go to stdout, errors to stderr. Exit codes: 0
+//! success (and "off" for status), 3 "on" for status, 1 error, 2 usage.
 
 use crate::config;
+use crate::layout;
 use crate::maintenance::{self, FlagState, Notice};
+use crate::record::{self, ServerRecord};
 use crate::storage::{self, DrainError};
 use serde_json::{json, Value};
 use std::ffi::OsString;
@@ -23,10 +26,12 @@ Usage:
 
 Global options (before or after the command):
   --root DIR    DIRECTUS_ROOT  root holding data/ and logs/ (default: parent of bin/, else the current directory)
-  --db PATH     DIRECTUS_DB    database to drain (default: the running server's, else ROOT/data/directus.db)
+  --db PATH     DIRECTUS_DB    database to drain (default: every one the running servers use,
+                             found in ROOT/logs/servers/, else ROOT/data/directus.db)
 
 maintenance:on writes ROOT/logs/maintenance, then waits (up to --wait, default 30 s) until no
-write can still commit and checkpoints the WAL. status exits 0 when off, 3 when on.";
+write can still commit and checkpoints the WAL. status exits 0 when off, 3 when on, and lists
+the running servers.";
 
 const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 
@@ -147,7 +152,7 @@ fn parse(
 }
 
 fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let flag = maintenance::flag_path(&cli.root);
+    let flag = layout::flag_path(&cli.root);
     match &cli.cmd {
         Cmd::On {
             message,
@@ -172,11 +177,43 @@ fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                 1
             }
         },
-        Cmd::Status { json } => status(&flag, *json, out, err),
+        Cmd::Status { json } => status(&cli.root, &flag, *json, out, err),
     }
 }
 
-fn status(flag: &Path, as_json: bool, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+/// The live servers of a root; stale records, and records that cannot be read, are reported on
+/// `err`. `None` when the records could not be listed at all.
+fn live_servers(root: &Path, err: &mut dyn Write) -> Option<Vec<ServerRecord>> {
+    match record::scan(root) {
+        Ok(scan) => {
+            for stale in &scan.stale {
+                let _ = writeln!(
+                    err,
+                    "directus: ignoring the server record {}: {}",
+                    stale.path.display(),
+                    stale.why
+                );
+            }
+            Some(scan.live)
+        }
+        Err(e) => {
+            let _ = writeln!(
+                err,
+                "directus: cannot read the server records in {}: {e}",
+                layout::servers_dir(root).display()
+            );
+            None
+        }
+    }
+}
+
+fn status(
+    root: &Path,
+    flag: &Path,
+    as_json: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
     let (on, notice) = match maintenance::probe(flag) {
         FlagState::Off => (false, Notice::default()),
         FlagState::On(meta) => (true, maintenance::read_notice(flag, &meta)),
@@ -189,13 +226,21 @@ fn status(flag: &Path, as_json: bool, out: &mut dyn Write, err: &mut dyn Write) 
             return 1;
         }
     };
+    let servers = live_servers(root, err);
     if as_json {
+        // `null` when the records could not be read: not the same as "no server".
+        let listed: Option<Vec<Value>> = servers.as_ref().map(|list| {
+            list.iter()
+                .map(|s| json!({"pid": s.pid, "address": s.address, "db": s.db}))
+                .collect()
+        });
         let value = json!({
             "state": if on { "on" } else { "off" },
             "flag": flag,
             "message": if on { notice.custom_message().map(Value::from) } else { None },
             "retry_after": if on { notice.retry_after() } else { None },
             "since": if on { notice.since().map(Value::from) } else { None },
+            "servers": listed,
         });
         let _ = writeln!(out, "{value}");
     } else if on {
@@ -217,6 +262,25 @@ fn status(flag: &Path, as_json: bool, out: &mut dyn Write, err: &mut dyn Write) 
             "Maintenance mode is off (serving). Flag: {} (absent)",
             flag.display()
         );
+    }
+    if !as_json {
+        match servers.as_deref() {
+            Some([]) => {
+                let _ = writeln!(out, "No server is running on this root.");
+            }
+            Some(servers) => {
+                for s in servers {
+                    let _ = writeln!(
+                        out,
+                        "Server pid {} on {}, database {}",
+                        s.pid,
+                        s.address,
+                        s.db.display()
+                    );
+                }
+            }
+            None => {}
+        }
     }
     if on {
         3
@@ -283,82 +347,106 @@ fn on(
         let _ = writeln!(out, "  message: {}", notice.message());
     }
 
-    let live = live_server(&cli.root);
-    let (db, mismatch) = match (&cli.db, &live) {
-        (Some(given), Some(server)) => {
-            let given = config::absolute(&config::database_path(&cli.root, Some(given)));
-            let same = std::fs::canonicalize(&given).ok().as_ref() == Some(server);
-            (given, (!same).then(|| server.clone()))
+    let live = live_servers(&cli.root, err);
+    let explicit = cli
+        .db
+        .as_deref()
+        .map(|given| config::absolute(&layout::database_path(&cli.root, Some(given))));
+    // An explicit --db must be every live server's: draining another database would leave the
+    // servers' writes free to commit while the operator believes them stopped.
+    if let Some(given) = &explicit {
+        let canonical = std::fs::canonicalize(given).ok();
+        let others: Vec<&ServerRecord> = live
+            .iter()
+            .flatten()
+            .filter(|s| canonical.as_ref() != Some(&s.db))
+            .collect();
+        if !others.is_empty() {
+            for server in others {
+                let _ = writeln!(
+                    err,
+                    "directus: --db {} is not the database of the running server (pid {}, {}, \
+                     database {}).",
+                    given.display(),
+                    server.pid,
+                    server.address,
+                    server.db.display()
+                );
+            }
+            let _ = writeln!(
+                err,
+                "directus: the flag is set, but nothing was drained. Run again without --db, or \
+                 with the servers' database."
+            );
+            return 1;
         }
-        (Some(given), None) => (
-            config::absolute(&config::database_path(&cli.root, Some(given))),
-            None,
-        ),
-        (None, Some(server)) => (server.clone(), None),
-        (None, None) => (config::database_path(&cli.root, None), None),
-    };
-    if let Some(server_db) = mismatch {
-        let _ = writeln!(
-            err,
-            "directus: --db {} is not the database of the running server ({}); the flag is set, \
-             but nothing was drained. Run again without --db, or with the server's database.",
-            db.display(),
-            server_db.display()
-        );
-        return 1;
     }
+    let targets: Vec<PathBuf> = match (&explicit, &live) {
+        (Some(given), _) => vec![given.clone()],
+        (None, Some(servers)) if !servers.is_empty() => {
+            let mut dbs: Vec<PathBuf> = Vec::new();
+            for server in servers {
+                if !dbs.contains(&server.db) {
+                    dbs.push(server.db.clone());
+                }
+            }
+            dbs
+        }
+        (None, _) => vec![layout::database_path(&cli.root, None)],
+    };
     if wait.is_zero() {
         let _ = writeln!(
             out,
             "Not waiting (--wait 0): writes already in flight may still commit. The drain guarantee \
              is NOT established."
         );
-        return 0;
+        return i32::from(live.is_none());
     }
+    // --wait bounds the whole command, however many databases there are.
     let started = Instant::now();
-    match storage::drain(&db, wait) {
-        Ok(report) => {
-            let _ = writeln!(
-                out,
-                "Drained {} in {:.3}s (write lock after {:.3}s; WAL checkpointed, {} frames). \
-                 No write through the API can commit now.",
-                db.display(),
-                started.elapsed().as_secs_f64(),
-                report.lock_wait.as_secs_f64(),
-                report.wal_frames.max(0)
-            );
-            0
-        }
-        Err(DrainError::NoDatabase) => {
-            let _ = writeln!(
-                out,
-                "No database at {}: nothing to drain. (If the server uses another --db, pass the \
-                 same --db here.)",
-                db.display()
-            );
-            0
-        }
-        Err(e) => {
-            let _ = writeln!(
-                err,
-                "directus: draining {} failed after {:.1}s: {e}. The flag stays: maintenance is on, \
-                 but the guarantee is not established.",
-                db.display(),
-                started.elapsed().as_secs_f64()
-            );
-            1
+    let mut code = 0;
+    for db in &targets {
+        let left = wait.saturating_sub(started.elapsed());
+        let began = Instant::now();
+        match storage::drain(db, left) {
+            Ok(report) => {
+                let _ = writeln!(
+                    out,
+                    "Drained {} in {:.3}s (write lock after {:.3}s; WAL checkpointed, {} frames). \
+                     No write through the API can commit to it now.",
+                    db.display(),
+                    began.elapsed().as_secs_f64(),
+                    report.lock_wait.as_secs_f64(),
+                    report.wal_frames.max(0)
+                );
+            }
+            Err(DrainError::NoDatabase) => {
+                let _ = writeln!(
+                    out,
+                    "No database at {}: nothing to drain. (If the server uses another --db, pass \
+                     the same --db here.)",
+                    db.display()
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(
+                    err,
+                    "directus: draining {} failed after {:.1}s: {e}. The flag stays: maintenance \
+                     is on, but the guarantee is not established.",
+                    db.display(),
+                    began.elapsed().as_secs_f64()
+                );
+                code = 1;
+            }
         }
     }
-}
-
-/// The canonical database path of the server whose `logs/server.json` names a live process.
-fn live_server(root: &Path) -> Option<PathBuf> {
-    let text = std::fs::read(root.join("logs").join("server.json")).ok()?;
-    let info: Value = serde_json::from_slice(&text).ok()?;
-    let pid = info.get("pid")?.as_u64().filter(|p| *p > 0)?;
-    if !Path::new(&format!("/proc/{pid}")).exists() {
-        return None;
+    if live.is_none() {
+        let _ = writeln!(
+            err,
+            "directus: the flag is set, but the running servers' databases are unknown: the \
+             guarantee is not established for them."
+        );
+        code = 1;
     }
-    let db = PathBuf::from(info.get("db")?.as_str()?);
-    Some(std::fs::canonicalize(&db).unwrap_or(db))
+    code
 }

@@ -1,8 +1,10 @@
 //! The server's configuration: flags, `DIRECTUS_*` variables and defaults, parsed once in `main`.
 //!
 //! A flag beats its variable, which beats the default. The environment is passed in as a
-//! function so nothing below `main` reads it. Root resolution is shared with the CLI.
+//! function so nothing below `main` reads it. Root resolution is shared with the CLI; the paths
+//! under the root are `layout`'s.
 
+use crate::layout;
 use std::ffi::OsString;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -70,14 +72,6 @@ pub fn default_root() -> PathBuf {
 /// Makes a path absolute against the current directory, without requiring it to exist.
 pub fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
-}
-
-/// The database path: `given` (relative to `root` when relative) or `ROOT/data/directus.db`.
-pub fn database_path(root: &Path, given: Option<&str>) -> PathBuf {
-    match given {
-        Some(p) => root.join(p),
-        None => root.join("data").join("directus.db"),
-    }
 }
 
 /// Parses the server's arguments. `env` looks up an environment variable.
@@ -160,7 +154,7 @@ pub fn parse_server_args(
              --allow-public-without-token"
         ));
     }
-    let db = absolute(&database_path(&root, db.as_deref()));
+    let db = absolute(&layout::database_path(&root, db.as_deref()));
     Ok(Command::Run(ServerConfig {
         root,
         host,

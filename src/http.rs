@@ -2,7 +2,9 @@
 //!
 //! It builds the listening socket (so socket options reach every accepted connection), runs the
 //! worker threads that share one `Arc<tiny_http::Server>`, converts requests and responses to and
-//! from the product's `wire` types, and writes the access log. It knows nothing of routes, SQL or maintenance.
+//! from the product's `wire` types, and writes the access log. It knows nothing of routes, SQL or
+//! maintenance. When it can no longer accept connections it says so through `Fatal` and leaves
+//! stopping to its caller.
 
 use crate::api::{App, Session};
 use crate::wire::{BodyError, BodySource, Request, Response};
@@ -51,6 +53,10 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     Ok(socket.into())
 }
 
+/// Called when the server can no longer accept connections (tiny_http's accept loop died), with
+/// what happened. The caller stops the server: no thread here ends the process.
+pub type Fatal = Arc<dyn Fn(String) + Send + Sync>;
+
 /// A running HTTP server: the tiny_http server and its workers.
 pub struct HttpServer {
     server: Arc<tiny_http::Server>,
@@ -59,11 +65,12 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    /// Starts `count` workers serving `app` on the listener.
+    /// Starts `count` workers serving `app` on the listener; `fatal` hears of a dead accept loop.
     pub fn start(
         listener: TcpListener,
         app: Arc<App>,
         count: usize,
+        fatal: Fatal,
     ) -> std::io::Result<HttpServer> {
         let local = listener.local_addr()?;
         let max_body = app.config.max_body;
@@ -75,20 +82,21 @@ impl HttpServer {
         let lanes = Arc::new(Lanes::default());
         let mut workers = Vec::with_capacity(count);
         for i in 0..count {
-            let (server, app, stopping, ids, lanes) = (
+            let (server, app, stopping, ids, lanes, fatal) = (
                 server.clone(),
                 app.clone(),
                 stopping.clone(),
                 ids.clone(),
                 lanes.clone(),
+                fatal.clone(),
             );
             let handle = std::thread::Builder::new()
                 .name(format!("worker-{i}"))
-                .spawn(move || work(&server, &app, &stopping, &ids, &lanes, max_body))?;
+                .spawn(move || work(&server, &app, &stopping, &ids, &lanes, max_body, &fatal))?;
             workers.push(handle);
         }
         // The keeper's connections must hold the pool's idle threads before any client arrives.
-        workers.push(start_keeper(local, stopping.clone())?);
+        workers.push(start_keeper(local, stopping.clone(), fatal)?);
         Ok(HttpServer {
             server,
             workers,
@@ -124,12 +132,17 @@ impl HttpServer {
 ///
 /// - Every tick it opens a new connection, so `accept()` returns well within the listener's
 ///   receive timeout. If that connection is refused, tiny_http's accept loop has died (its
-///   listener is closed): the process exits non-zero so a supervisor restarts it.
+///   listener is closed): it tells `fatal`, so the server stops and exits non-zero for a
+///   supervisor to restart it.
 /// - It keeps the last `KEEPER_CONNECTIONS` of these connections open and closes the oldest
 ///   each tick. At start they occupy the pool's idle threads, so new clients get threads of their own; later, the thread freed each tick
 ///   picks up any connection that tiny_http's lost wake-up left queued, so none waits for more
 ///   than about a tick.
-fn start_keeper(local: SocketAddr, stopping: Arc<AtomicBool>) -> std::io::Result<JoinHandle<()>> {
+fn start_keeper(
+    local: SocketAddr,
+    stopping: Arc<AtomicBool>,
+    fatal: Fatal,
+) -> std::io::Result<JoinHandle<()>> {
     let target = match local {
         SocketAddr::V4(a) if a.ip().is_unspecified() => {
             SocketAddr::from(([127, 0, 0, 1], a.port()))
@@ -156,14 +169,14 @@ fn start_keeper(local: SocketAddr, stopping: Arc<AtomicBool>) -> std::io::Result
     }
     std::thread::Builder::new()
         .name("keeper".into())
-        .spawn(move || keep(target, held, &stopping))
+        .spawn(move || keep(target, held, &stopping, &fatal))
 }
 
 fn keeper_connect(target: SocketAddr) -> std::io::Result<TcpStream> {
     TcpStream::connect_timeout(&target, Duration::from_secs(5))
 }
 
-fn keep(target: SocketAddr, mut held: VecDeque<TcpStream>, stopping: &AtomicBool) {
+fn keep(target: SocketAddr, mut held: VecDeque<TcpStream>, stopping: &AtomicBool, fatal: &Fatal) {
     while !stopping.load(Ordering::SeqCst) {
         std::thread::sleep(KEEPER_TICK);
         // Close the oldest first and connect right after, so the pool thread it frees (which
@@ -177,11 +190,11 @@ fn keep(target: SocketAddr, mut held: VecDeque<TcpStream>, stopping: &AtomicBool
                 if stopping.load(Ordering::SeqCst) {
                     return;
                 }
-                log::error!(
+                fatal(format!(
                     "the server no longer accepts connections on {target} (tiny_http's accept \
-                     loop died); exiting so that a supervisor restarts it"
-                );
-                std::process::exit(70);
+                     loop died)"
+                ));
+                return;
             }
             Err(err) => log::warn!("keeper: connecting to {target} failed: {err}"),
         }
@@ -221,6 +234,7 @@ fn work(
     ids: &RequestIds,
     lanes: &Lanes,
     max_body: usize,
+    fatal: &Fatal,
 ) {
     let mut session = Session::default();
     loop {
@@ -242,11 +256,10 @@ fn work(
             }
             Err(_) if stopping.load(Ordering::SeqCst) => return,
             Err(err) => {
-                // Outside shutdown, tiny_http sends an error only when its accept loop ended.
-                log::error!(
-                    "tiny_http's accept loop died ({err}); exiting so that a supervisor restarts it"
-                );
-                std::process::exit(70);
+                // Outside shutdown, tiny_http sends an error only when its accept loop ended:
+                // no request will come any more, so this worker is done.
+                fatal(format!("tiny_http's accept loop died ({err})"));
+                return;
             }
         }
     }

@@ -1,7 +1,7 @@
 //! A small synchronous Directus-style item API over SQLite, with an operator maintenance mode.
 //!
 //! The server binary (`directus-server`) uses every module; the operator CLI (`directus`) uses
-//! only `cli`, `config`, `maintenance` and `storage`, never the HTTP side.
+//! only `cli`, `config`, `layout`, `maintenance`, `record` and `storage`, never the HTTP side.
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -9,8 +9,10 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod layout;
 pub mod maintenance;
 pub mod query;
+pub mod record;
 pub mod server;
 pub mod storage;
 pub mod wire;

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -21,11 +21,6 @@ pub const DEFAULT_MESSAGE: &str =
 
 /// Flag content larger than this is not read: the notice falls back on its defaults.
 const MAX_FLAG_BYTES: u64 = 64 * 1024;
-
-/// The flag's path under a root.
-pub fn flag_path(root: &Path) -> PathBuf {
-    root.join("logs").join("maintenance")
-}
 
 /// What one look at the flag path found.
 #[derive(Debug)]
@@ -358,6 +353,7 @@ pub fn rfc3339(time: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::flag_path;
     use std::time::Duration;
 
     #[test]

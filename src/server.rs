@@ -1,31 +1,97 @@
-//! Starting and stopping the server: directories, schema, `logs/server.json`, the listener, the
-//! workers, the maintenance watcher and signal handling.
+//! Starting and stopping the server: directories, schema, the server record, the listener, the
+//! workers, the maintenance watcher, signal handling and what a clean exit leaves behind.
+//!
+//! Every way the server stops comes back here: SIGINT/SIGTERM and the fatal paths of the HTTP
+//! boundary both set one `Stop` that `run` waits on, so the record is removed on every exit the
+//! server controls.
 
 use crate::api::App;
 use crate::config::ServerConfig;
 use crate::http::{self, HttpServer};
+use crate::layout;
 use crate::maintenance::{self, NoticeCache};
-use crate::storage::Storage;
-use serde_json::json;
+use crate::record::ServerRecord;
+use crate::storage::{self, Storage};
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How often the watcher looks at the flag when no request does.
 const WATCH_INTERVAL: Duration = Duration::from_millis(100);
+/// How long the checkpoint at a clean exit may wait for another process using the database.
+const EXIT_CHECKPOINT_WAIT: Duration = Duration::from_secs(2);
 
-/// The file the CLI reads to find a running server's database.
-pub fn server_file(root: &Path) -> PathBuf {
-    root.join("logs").join("server.json")
+/// Why `run` did not end with a clean stop.
+#[derive(Debug)]
+pub enum RunError {
+    /// The server could not start.
+    Start(String),
+    /// It stopped on its own after it started: tiny_http's accept loop died.
+    Fatal(String),
 }
 
-/// Runs the server until SIGINT or SIGTERM. Errors are start-up failures.
-pub fn run(config: ServerConfig) -> Result<(), String> {
+impl RunError {
+    /// The process exit status: 1 for a failed start, 70 (`EX_SOFTWARE`) for a server that
+    /// stopped serving, so a supervisor restarts it.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Start(_) => 1,
+            RunError::Fatal(_) => 70,
+        }
+    }
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Start(msg) => write!(f, "{msg}"),
+            RunError::Fatal(msg) => write!(f, "{msg}; exiting so that a supervisor restarts it"),
+        }
+    }
+}
+
+/// Why the server stops.
+#[derive(Debug, Clone)]
+enum Reason {
+    Signal(i32),
+    Fatal(String),
+}
+
+/// The server's one stop signal: the first reason set wins, and `wait` returns it (later ones
+/// are ignored).
+#[derive(Default)]
+struct Stop {
+    reason: Mutex<Option<Reason>>,
+    set: Condvar,
+}
+
+impl Stop {
+    fn set(&self, reason: Reason) {
+        let mut current = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        if current.is_none() {
+            *current = Some(reason);
+            self.set.notify_all();
+        }
+    }
+
+    fn wait(&self) -> Reason {
+        let mut current = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(reason) = &*current {
+                return reason.clone();
+            }
+            current = self.set.wait(current).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM (`Ok`), or until it can no longer serve.
+pub fn run(config: ServerConfig) -> Result<(), RunError> {
+    let start = RunError::Start;
     // tiny_http's accept thread panics when descriptors run out (two per connection): push that
     // point as far as the hard limit allows.
     match rlimit::increase_nofile_limit(u64::MAX) {
@@ -34,56 +100,82 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
     }
     if let Some(dir) = config.db.parent() {
         std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            .map_err(|e| start(format!("cannot create {}: {e}", dir.display())))?;
     }
     // Schema migrations are not API writes: they run even during maintenance (an upgrade).
-    let storage = Storage::open(&config.db)
-        .map_err(|e| format!("cannot open the database {}: {e}", config.db.display()))?;
+    let storage = Storage::open(&config.db).map_err(|e| {
+        start(format!(
+            "cannot open the database {}: {e}",
+            config.db.display()
+        ))
+    })?;
     drop(storage);
     let db = std::fs::canonicalize(&config.db).unwrap_or_else(|_| config.db.clone());
 
     let addr = SocketAddr::new(config.host, config.port);
-    let listener = http::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let listener = http::bind(addr).map_err(|e| start(format!("cannot listen on {addr}: {e}")))?;
     let local = listener
         .local_addr()
-        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+        .map_err(|e| start(format!("cannot read the bound address: {e}")))?;
     let url = format!("http://{local}");
 
-    let logs = config.root.join("logs");
-    let server_file = server_file(&config.root);
-    let logs_unusable = match std::fs::create_dir_all(&logs)
-        .and_then(|()| write_atomically(&server_file, &server_info(&config, &db, &url)))
-    {
-        Ok(()) => false,
+    // Without its record the CLI could not find this server's database to drain: the server
+    // fails closed instead. From here on, dropping `record` removes the file, whatever the exit.
+    let logs = layout::logs_dir(&config.root);
+    let published = std::fs::create_dir_all(&logs)
+        .and_then(|()| ServerRecord::of_this_process(&config.root, &db, url.clone()))
+        .and_then(|record| record.publish(&config.root));
+    let (record, logs_unusable) = match published {
+        Ok(record) => (Some(record), false),
         Err(e) => {
             log::error!(
                 "{} is unusable ({e}); answering every request with 503 until restarted",
                 logs.display()
             );
-            true
+            (None, true)
         }
     };
 
-    let workers = config.workers;
-    let flag = maintenance::flag_path(&config.root);
-    let app = Arc::new(App::new(config, flag, logs_unusable));
-    let server = HttpServer::start(listener, app.clone(), workers)
-        .map_err(|e| format!("cannot start the workers: {e}"))?;
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let (app, stop) = (app.clone(), stop.clone());
-        std::thread::Builder::new()
-            .name("flag-watcher".into())
-            .spawn(move || watch(&app, &stop))
-            .map_err(|e| format!("cannot start the flag watcher: {e}"))?
-    };
-
+    let stop = Arc::new(Stop::default());
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
     ])
-    .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    .map_err(|e| start(format!("cannot install signal handlers: {e}")))?;
+    let signal_handle = signals.handle();
+    let signal_thread = {
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                if let Some(signal) = signals.forever().next() {
+                    stop.set(Reason::Signal(signal));
+                }
+            })
+            .map_err(|e| start(format!("cannot start the signal thread: {e}")))?
+    };
+
+    let workers = config.workers;
+    let flag = layout::flag_path(&config.root);
+    let app = Arc::new(App::new(config, flag, logs_unusable));
+    let fatal: http::Fatal = {
+        let stop = stop.clone();
+        Arc::new(move |msg| {
+            log::error!("{msg}");
+            stop.set(Reason::Fatal(msg));
+        })
+    };
+    let server = HttpServer::start(listener, app.clone(), workers, fatal)
+        .map_err(|e| start(format!("cannot start the workers: {e}")))?;
+
+    let watching = Arc::new(AtomicBool::new(true));
+    let watcher = {
+        let (app, watching) = (app.clone(), watching.clone());
+        std::thread::Builder::new()
+            .name("flag-watcher".into())
+            .spawn(move || watch(&app, &watching))
+            .map_err(|e| start(format!("cannot start the flag watcher: {e}")))?
+    };
 
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on {url}")
@@ -96,54 +188,77 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
         app.config.root.display()
     );
 
-    let signal = signals.forever().next();
-    log::info!("received signal {signal:?}; finishing in-flight requests");
-    stop.store(true, Ordering::SeqCst);
+    let reason = stop.wait();
+    match &reason {
+        Reason::Signal(signal) => {
+            log::info!("received signal {signal}; finishing in-flight requests")
+        }
+        Reason::Fatal(_) => log::error!("stopping after that error; finishing in-flight requests"),
+    }
+    signal_handle.close();
+    watching.store(false, Ordering::SeqCst);
     let finished = server.shutdown(SHUTDOWN_GRACE);
     if !finished {
         log::warn!("some requests were still running after {SHUTDOWN_GRACE:?}; exiting anyway");
     }
     let _ = watcher.join();
-    if !app.logs_unusable {
-        let _ = std::fs::remove_file(&server_file);
+    let _ = signal_thread.join();
+    if finished && matches!(reason, Reason::Signal(_)) {
+        checkpoint_at_exit(&app.config.db);
     }
-    log::info!("stopped");
-    Ok(())
+    drop(record);
+    match reason {
+        Reason::Signal(_) => {
+            log::info!("stopped");
+            Ok(())
+        }
+        Reason::Fatal(msg) => Err(RunError::Fatal(msg)),
+    }
 }
 
-fn server_info(config: &ServerConfig, db: &Path, url: &str) -> serde_json::Value {
-    json!({
-        "pid": std::process::id(),
-        "root": config.root,
-        "db": db,
-        "address": url,
-    })
-}
-
-/// Writes a small file atomically (temporary file, fsync, rename).
-fn write_atomically(path: &Path, value: &serde_json::Value) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(serde_json::to_string_pretty(value)?.as_bytes())?;
-        file.write_all(b"\n")?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+/// Empties the WAL and, if no other process has the database open, deletes it.
+///
+/// When the workers close their connections at the same moment, none of them sees itself as the
+/// last one, so none checkpoints and deletes the WAL. After they all stopped, one connection
+/// checkpoints it (TRUNCATE) and, as the last one to close, deletes it.
+fn checkpoint_at_exit(db: &std::path::Path) {
+    match storage::drain(db, EXIT_CHECKPOINT_WAIT) {
+        Ok(report) => log::debug!("WAL checkpointed at exit ({} frames)", report.wal_frames),
+        Err(e) => log::warn!("the WAL of {} stays: {e}", db.display()),
     }
-    result
 }
 
 /// Notices transitions when no request does, so connections are reopened after a maintenance
 /// window that saw no traffic (a database replaced during it must be the one served after).
-fn watch(app: &App, stop: &AtomicBool) {
+fn watch(app: &App, watching: &AtomicBool) {
     let mut notices = NoticeCache::default();
-    while !stop.load(Ordering::SeqCst) {
+    while watching.load(Ordering::SeqCst) {
         let notice = maintenance::check(&app.flag, &mut notices).notice();
         app.observer
             .observe(notice.is_some(), || notice.clone().unwrap_or_default());
         std::thread::sleep(WATCH_INTERVAL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_reason_to_stop_wins() {
+        let stop = Arc::new(Stop::default());
+        let waiter = {
+            let stop = stop.clone();
+            std::thread::spawn(move || stop.wait())
+        };
+        stop.set(Reason::Fatal("accept loop died".into()));
+        stop.set(Reason::Signal(15));
+        assert!(matches!(waiter.join().unwrap(), Reason::Fatal(m) if m == "accept loop died"));
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(RunError::Start("x".into()).exit_code(), 1);
+        assert_eq!(RunError::Fatal("x".into()).exit_code(), 70);
     }
 }

@@ -34,7 +34,7 @@ fn fixture() -> Fixture {
         max_body: 64 * 1024,
         allow_public_without_token: false,
     };
-    let app = App::new(config, directus::maintenance::flag_path(&dir), false);
+    let app = App::new(config, directus::layout::flag_path(&dir), false);
     let mut fixture = Fixture { app, session: Session::default(), _dir: dir };
     let mut seed = |method: &str, target: &str, body: &str| {
         let mut rq = Request::new(method, target);

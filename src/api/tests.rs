@@ -27,7 +27,7 @@ fn fixture() -> Fixture {
         max_body: 64,
         allow_public_without_token: false,
     };
-    let flag = maintenance::flag_path(dir.path());
+    let flag = crate::layout::flag_path(dir.path());
     let mut f = Fixture {
         app: App::new(config, flag, false),
         session: Session::default(),

@@ -26,10 +26,10 @@ fn main() -> ExitCode {
         .init();
     match directus::server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
-            log::error!("{msg}");
-            eprintln!("directus-server: {msg}");
-            ExitCode::from(1)
+        Err(e) => {
+            log::error!("{e}");
+            eprintln!("directus-server: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }

@@ -665,11 +665,12 @@ fn data_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Server::start_in(dir.path(), &[]);
     seed(&s, "a", r#"[{"t":"kept"},{"t":"also"}]"#);
-    assert!(s.root.join("logs/server.json").exists());
+    let record = s.root.join(format!("logs/servers/{}.json", s.child.id()));
+    assert!(record.exists());
     assert!(s.terminate().success());
     assert!(
-        !s.root.join("logs/server.json").exists(),
-        "server.json left after a clean exit"
+        !record.exists(),
+        "the server record left after a clean exit"
     );
     let s = Server::start_in(dir.path(), &[]);
     assert_eq!(
@@ -763,9 +764,8 @@ fn environment_variables_configure_the_server() {
         200
     );
     assert!(dir.path().join("data/custom.db").exists());
-    let info: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("logs/server.json")).unwrap())
-            .unwrap();
+    let record = dir.path().join(format!("logs/servers/{}.json", child.id()));
+    let info: Value = serde_json::from_slice(&std::fs::read(record).unwrap()).unwrap();
     assert_eq!(info["pid"], child.id());
     assert_eq!(info["address"], format!("http://{addr}"));
     assert_eq!(

@@ -377,7 +377,10 @@ fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
     assert_eq!(r.status, 200, "{}", r.text());
     let status = s.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
-    assert!(!s.root.join("logs/server.json").exists());
+    assert!(!s
+        .root
+        .join(format!("logs/servers/{}.json", s.child.id()))
+        .exists());
     // The acknowledged write is there after a restart.
     let again = Server::start_in(&s.root, &[]);
     assert_eq!(again.get("/items/a?fields=id").ids(), vec![1]);

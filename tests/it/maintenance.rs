@@ -211,9 +211,15 @@ fn cli_on_status_off_and_the_answer_they_produce() {
     assert!(st.stdout.contains("off"));
     let st = s.cli(&["maintenance:status", "--json"]);
     let v: Value = serde_json::from_str(&st.stdout).unwrap();
+    let server = json!({
+        "pid": s.child.id(),
+        "address": format!("http://{}", s.addr),
+        "db": std::fs::canonicalize(s.db()).unwrap(),
+    });
     assert_eq!(
         v,
-        json!({"state":"off","flag":s.flag(),"message":null,"retry_after":null,"since":null})
+        json!({"state":"off","flag":s.flag(),"message":null,"retry_after":null,"since":null,
+               "servers":[server]})
     );
 
     let on = s.cli(&[
@@ -266,7 +272,8 @@ fn cli_on_status_off_and_the_answer_they_produce() {
     let v: Value = serde_json::from_str(&s.cli(&["maintenance:status", "--json"]).stdout).unwrap();
     assert_eq!(
         v,
-        json!({"state":"on","flag":s.flag(),"message":"Upgrading the database","retry_after":600,"since":since})
+        json!({"state":"on","flag":s.flag(),"message":"Upgrading the database","retry_after":600,"since":since,
+               "servers":[server]})
     );
 
     // Already on: says so, updates the message, keeps since, still drains.
