@@ -77,10 +77,8 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Code(schema::index_existing),
 ];
 
-/// How many rows per index `ANALYZE` looks at (an approximate, bounded analysis).
-const ANALYSIS_LIMIT: i64 = 1000;
 /// Every this many writes, a write also refreshes the planner's statistics (`PRAGMA optimize`,
-/// which analyzes only what changed enough).
+/// which analyzes only what changed enough, within a time bound of its own).
 const OPTIMIZE_EVERY: u64 = 1000;
 
 /// How long a statement waits for another process's lock (reads, and migrations at start;
@@ -207,8 +205,7 @@ impl Storage {
             log::warn!("database is in journal mode {mode}, not WAL");
         }
         conn.execute_batch(&format!(
-            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-512; \
-             PRAGMA analysis_limit={ANALYSIS_LIMIT};"
+            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-512;"
         ))?;
         // Queries name collections and fields as literals: one statement per shape.
         conn.set_prepared_statement_cache_capacity(64);
@@ -291,7 +288,7 @@ impl Storage {
         Ok(Writer {
             conn: &self.conn,
             open: true,
-            analyze: std::cell::Cell::new(false),
+            analyze: std::cell::RefCell::new(Vec::new()),
             optimize: self.writes.is_multiple_of(OPTIMIZE_EVERY),
         })
     }
@@ -359,8 +356,10 @@ fn directus_type(json_types: &[String]) -> &'static str {
 pub struct Writer<'a> {
     conn: &'a Connection,
     open: bool,
-    /// An index was made: analyze before committing, so the planner knows it.
-    analyze: std::cell::Cell<bool>,
+    /// Indexes made by this write: the table is analyzed before committing, so the planner
+    /// knows them (full statistics, histograms included, are what lets SQLite pick a field
+    /// index over a walk of the collection).
+    analyze: std::cell::RefCell<Vec<String>>,
     /// This write also refreshes the planner's statistics where they are stale.
     optimize: bool,
 }
@@ -378,7 +377,8 @@ impl Drop for Writer<'_> {
 impl Writer<'_> {
     /// Commits everything written; on error nothing of it is applied.
     pub fn commit(mut self) -> Result<()> {
-        if self.analyze.get() {
+        if !self.analyze.take().is_empty() {
+            // The whole table: the planner weighs a new index against the primary key's.
             self.conn.execute_batch("ANALYZE directus_items")?;
         } else if self.optimize {
             self.conn.execute_batch("PRAGMA optimize")?;
@@ -540,9 +540,8 @@ impl Writer<'_> {
                 }
             }
         }
-        if schema::note_fields(self.conn, collection, names)? {
-            self.analyze.set(true);
-        }
+        let made = schema::note_fields(self.conn, collection, names)?;
+        self.analyze.borrow_mut().extend(made);
         Ok(())
     }
 
@@ -560,9 +559,10 @@ impl Writer<'_> {
             }
             schema::note_fields(self.conn, collection, [field])?;
         }
-        schema::set_indexed(self.conn, collection, field, indexed)?;
-        if indexed {
-            self.analyze.set(true);
+        if let Some(index) = schema::set_indexed(self.conn, collection, field, indexed)? {
+            if indexed {
+                self.analyze.borrow_mut().push(index);
+            }
         }
         Ok(true)
     }
@@ -598,13 +598,27 @@ fn parse_data(id: i64, text: &str) -> Result<Map<String, Value>> {
     }
 }
 
+/// The `WHERE` of a page of items, and the index to read it through.
+fn page_select(conn: &Connection, collection: &str, query: &Query) -> Result<Select> {
+    let mut select = Select::new(collection);
+    select.where_clause(query);
+    // A sort with no filter: SQLite's planner prefers sorting the whole collection to walking
+    // the field's index (it does not weigh the page's limit enough), so it is told. Read in
+    // the page's transaction, the index is there for the whole query.
+    if let (None, None, Some(first)) = (&query.filter, &query.search, query.sort.first()) {
+        if schema::is_indexed(conn, collection, &first.field)? == Some(true) {
+            select.use_index(collection, &first.field);
+        }
+    }
+    Ok(select)
+}
+
 fn read_page(
     conn: &Connection,
     collection: &str,
     query: &Query,
     default_limit: i64,
 ) -> Result<Page> {
-    let mut select = Select::new(collection);
     let total_count = if query.total_count {
         let n: i64 = conn.query_row(
             "SELECT count(*) FROM directus_items WHERE collection = ?1",
@@ -615,7 +629,7 @@ fn read_page(
     } else {
         None
     };
-    select.where_clause(query);
+    let mut select = page_select(conn, collection, query)?;
     let filter_count = if query.filter_count {
         let sql = format!(
             "SELECT count(*) FROM directus_items AS d WHERE {}",
@@ -643,4 +657,92 @@ fn read_page(
         total_count,
         filter_count,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seeded() -> (tempfile::TempDir, Storage) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut storage = Storage::open(&dir.path().join("plan.db")).unwrap();
+        let items: Vec<(Option<i64>, Map<String, Value>)> = (0..5000)
+            .map(|i| {
+                let item = serde_json::json!({"n": i % 500, "s": format!("w{i}"), "b": i % 2 == 0});
+                (None, item.as_object().unwrap().clone())
+            })
+            .collect();
+        let w = storage.begin(Duration::from_secs(1)).unwrap();
+        w.create_collection("a", "2026-01-01T00:00:00Z").unwrap();
+        w.create_items("a", &items).unwrap();
+        w.commit().unwrap();
+        (dir, storage)
+    }
+
+    fn plan(storage: &Storage, query: &str) -> String {
+        let query = Query::from_query_string(query).unwrap();
+        let mut select = page_select(&storage.conn, "a", &query).unwrap();
+        let sql = select.page_sql("d.id, d.data", &query, 100);
+        let mut stmt = storage
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let rows = stmt
+            .query_map(params_from_iter(select.params.iter()), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap();
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .unwrap()
+            .join(" | ")
+    }
+
+    #[test]
+    fn indexed_operators_and_sorts_use_the_field_index() {
+        let (_dir, storage) = seeded();
+        #[rustfmt::skip]
+        let cases = [
+            // query, what the plan must show
+            ("filter[n][_eq]=5",                    "USING INDEX directus_index__a__n"),
+            ("filter[n][_lt]=5",                    "USING INDEX directus_index__a__n"),
+            ("filter[n][_lte]=5",                   "USING INDEX directus_index__a__n"),
+            ("filter[n][_gt]=495",                  "USING INDEX directus_index__a__n"),
+            ("filter[n][_gte]=495",                 "USING INDEX directus_index__a__n"),
+            ("filter[n][_between]=3,5",             "USING INDEX directus_index__a__n"),
+            ("filter[n][_in]=3,5,7",                "USING INDEX directus_index__a__n"),
+            ("filter[n][_null]=true",               "USING INDEX directus_index__a__n"),
+            ("filter[s][_eq]=w77",                  "USING INDEX directus_index__a__s"),
+            ("filter[s][_starts_with]=w19",         "USING INDEX directus_index__a__s"),
+            ("filter[b][_eq]=true&filter[s][_eq]=w8", "USING INDEX directus_index__a__s"),
+            ("filter[n][_gt]=490&sort=-n&limit=10", "USING INDEX directus_index__a__n"),
+            ("sort=-n&limit=10",                    "SCAN d USING INDEX directus_index__a__n"),
+            ("sort=s&limit=10",                     "SCAN d USING INDEX directus_index__a__s"),
+        ];
+        for (query, want) in cases {
+            let plan = plan(&storage, query);
+            assert!(plan.contains(want), "{query}: {plan}");
+            // A sort is walked in the index's order (ties by id sorted group by group); a filter
+            // alone sorts only what the index found.
+            if query.contains("sort=") {
+                assert!(
+                    !plan.contains("B-TREE FOR ORDER BY"),
+                    "{query} sorts all: {plan}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unselective_negations_stop_at_the_page() {
+        let (_dir, storage) = seeded();
+        for query in [
+            "filter[n][_neq]=5",
+            "filter[n][_nnull]=true",
+            "filter[s][_ncontains]=x",
+        ] {
+            let plan = plan(&storage, query);
+            // Walked in id order and stopped at the page's end: no sort of the whole collection.
+            assert!(!plan.contains("B-TREE"), "{query}: {plan}");
+        }
+    }
 }

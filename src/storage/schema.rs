@@ -43,7 +43,8 @@ fn plain(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
 }
 
-fn index_name(collection: &str, field: &str) -> String {
+/// The index's name, quoted as an SQL identifier.
+pub fn index_name(collection: &str, field: &str) -> String {
     format!("\"directus_index__{collection}__{field}\"")
 }
 
@@ -71,16 +72,16 @@ fn drop_index(conn: &Connection, collection: &str, field: &str) -> rusqlite::Res
 
 /// Records the fields a write stored (top-level keys with a scalar value) that the collection
 /// has not seen, indexing each while the collection has fewer than `MAX_AUTO_INDEXES`. Returns
-/// true when an index was made.
+/// the names of the indexes made.
 pub fn note_fields<'a>(
     conn: &Connection,
     collection: &str,
     fields: impl IntoIterator<Item = &'a str>,
-) -> rusqlite::Result<bool> {
+) -> rusqlite::Result<Vec<String>> {
     let fields: BTreeSet<&str> = fields.into_iter().filter(|f| plain(f)).collect();
     let mut known =
         conn.prepare_cached("SELECT 1 FROM directus_fields WHERE collection = ?1 AND field = ?2")?;
-    let mut made = false;
+    let mut made = Vec::new();
     for field in fields {
         if known.exists(params![collection, field])? {
             continue;
@@ -97,19 +98,20 @@ pub fn note_fields<'a>(
         )?;
         if index {
             create_index(conn, collection, field)?;
-            made = true;
+            made.push(index_name(collection, field));
         }
     }
     Ok(made)
 }
 
-/// Switches a recorded field's index on or off; `None` when the field is not recorded.
+/// Switches a recorded field's index on or off; `None` when the field is not recorded, else
+/// the name of the index.
 pub fn set_indexed(
     conn: &Connection,
     collection: &str,
     field: &str,
     indexed: bool,
-) -> rusqlite::Result<Option<()>> {
+) -> rusqlite::Result<Option<String>> {
     let n = conn.execute(
         "UPDATE directus_fields SET indexed = ?3 WHERE collection = ?1 AND field = ?2",
         params![collection, field, indexed],
@@ -122,7 +124,7 @@ pub fn set_indexed(
     } else {
         drop_index(conn, collection, field)?;
     }
-    Ok(Some(()))
+    Ok(Some(index_name(collection, field)))
 }
 
 /// Drops the indexes of a collection that is being deleted (its `directus_fields` rows go with

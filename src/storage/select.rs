@@ -21,6 +21,10 @@ use serde_json::Value;
 pub(super) struct Select {
     pub condition: String,
     pub params: Vec<Sql>,
+    /// `INDEXED BY …` when the page is to be read through one field's index.
+    indexed_by: String,
+    /// The collection is written as a literal (partial indexes apply).
+    literal_collection: bool,
 }
 
 /// The SQL type test for JSON numbers.
@@ -33,15 +37,27 @@ impl Select {
         let mut select = Select {
             condition: String::new(),
             params: Vec::new(),
+            indexed_by: String::new(),
+            literal_collection: false,
         };
         select.condition = match schema::literal(collection) {
-            Some(name) => format!("d.collection = {name}"),
+            Some(name) => {
+                select.literal_collection = true;
+                format!("d.collection = {name}")
+            }
             None => format!(
                 "d.collection = {}",
                 select.bind(Sql::Text(collection.into()))
             ),
         };
         select
+    }
+
+    /// Reads the page through the field's index (which the caller knows exists).
+    pub fn use_index(&mut self, collection: &str, field: &str) {
+        if self.literal_collection && schema::path_literal(field).is_some() {
+            self.indexed_by = format!(" INDEXED BY {}", schema::index_name(collection, field));
+        }
     }
 
     /// Adds a parameter and returns its placeholder.
@@ -91,8 +107,9 @@ impl Select {
         ));
         let offset = self.bind(Sql::Integer(offset.min(i64::MAX as u64) as i64));
         format!(
-            "SELECT {columns} FROM directus_items AS d WHERE {} ORDER BY {order} LIMIT {limit} OFFSET {offset}",
-            self.condition
+            "SELECT {columns} FROM directus_items AS d{} WHERE {} ORDER BY {order} \
+             LIMIT {limit} OFFSET {offset}",
+            self.indexed_by, self.condition
         )
     }
 

@@ -6,6 +6,7 @@ mod common;
 
 mod api;
 mod hostile;
+mod indexed;
 mod lifecycle;
 mod maintenance;
 mod nginx;
