@@ -204,9 +204,9 @@ impl Storage {
         if !mode.eq_ignore_ascii_case("wal") {
             log::warn!("database is in journal mode {mode}, not WAL");
         }
-        conn.execute_batch(&format!(
-            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-512;"
-        ))?;
+        conn.execute_batch(
+            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-512;",
+        )?;
         // Queries name collections and fields as literals: one statement per shape.
         conn.set_prepared_statement_cache_capacity(64);
         let mut storage = Storage { conn, writes: 0 };
