@@ -100,9 +100,9 @@ pub fn update_many(
         still_there(w, c)?;
         let ids = match &update {
             BatchUpdate::Each(patches) => {
-                for (id, patch) in patches {
-                    w.update_items(c, &[*id], patch)?;
-                }
+                let each: Vec<(i64, &body::Fields)> =
+                    patches.iter().map(|(id, p)| (*id, p)).collect();
+                w.update_each(c, &each)?;
                 body::dedup(patches.iter().map(|(id, _)| *id).collect())
             }
             BatchUpdate::Selected(selector, patch) => {

@@ -71,15 +71,59 @@ const MIGRATIONS: &[Migration] = &[
         indexed INTEGER NOT NULL,
         PRIMARY KEY (collection, field)
     ) WITHOUT ROWID;
+
+    -- Substring search: every top-level string value of every item, kept by triggers (so an
+    -- operator's sqlite3 edits keep it too), under an FTS5 trigram index.
+    CREATE TABLE directus_strings (
+        collection TEXT NOT NULL,
+        id INTEGER NOT NULL,
+        field TEXT NOT NULL,
+        value TEXT NOT NULL
+    );
+    CREATE INDEX directus_strings_item ON directus_strings (collection, id);
+    CREATE VIRTUAL TABLE directus_text USING fts5(
+        value, content = 'directus_strings', content_rowid = 'rowid', tokenize = 'trigram'
+    );
+    CREATE TRIGGER directus_strings_insert AFTER INSERT ON directus_strings BEGIN
+        INSERT INTO directus_text (rowid, value) VALUES (new.rowid, new.value);
+    END;
+    CREATE TRIGGER directus_strings_delete AFTER DELETE ON directus_strings BEGIN
+        INSERT INTO directus_text (directus_text, rowid, value)
+            VALUES ('delete', old.rowid, old.value);
+    END;
+    CREATE TRIGGER directus_items_insert AFTER INSERT ON directus_items BEGIN
+        -- An INSERT OR REPLACE by hand deletes the old row without firing the delete trigger.
+        DELETE FROM directus_strings WHERE collection = new.collection AND id = new.id;
+        INSERT INTO directus_strings (collection, id, field, value)
+            SELECT new.collection, new.id, key, value FROM json_each(new.data)
+            WHERE type = 'text';
+    END;
+    CREATE TRIGGER directus_items_delete AFTER DELETE ON directus_items BEGIN
+        DELETE FROM directus_strings WHERE collection = old.collection AND id = old.id;
+    END;
+    CREATE TRIGGER directus_items_update AFTER UPDATE ON directus_items
+    WHEN old.data IS NOT new.data OR old.id IS NOT new.id OR old.collection IS NOT new.collection
+    BEGIN
+        DELETE FROM directus_strings WHERE collection = old.collection AND id = old.id;
+        INSERT INTO directus_strings (collection, id, field, value)
+            SELECT new.collection, new.id, key, value FROM json_each(new.data)
+            WHERE type = 'text';
+    END;
+    -- Fewer, larger merges: a batch of writes costs less, a search looks at a few more segments.
+    INSERT INTO directus_text (directus_text, rank) VALUES ('automerge', 16);
+    INSERT INTO directus_strings (collection, id, field, value)
+        SELECT d.collection, d.id, je.key, je.value FROM directus_items AS d, json_each(d.data) AS je
+        WHERE je.type = 'text';
 ",
     ),
     // 3: index the fields of items written before 2.
     Migration::Code(schema::index_existing),
 ];
 
-/// Every this many writes, a write also refreshes the planner's statistics (`PRAGMA optimize`,
-/// which analyzes only what changed enough, within a time bound of its own).
-const OPTIMIZE_EVERY: u64 = 1000;
+/// Statistics for the planner, of the items table and its indexes only: statistics of the
+/// full-text tables make FTS5 prepare its own statements again on every search (slower
+/// searches), so `ANALYZE` is never run bare (nor `PRAGMA optimize`, which could).
+const ANALYZE_ITEMS: &str = "ANALYZE directus_items";
 
 /// How long a statement waits for another process's lock (reads, and migrations at start;
 /// writes set their own, shorter, wait in `Storage::begin`).
@@ -137,8 +181,6 @@ pub type Result<T> = std::result::Result<T, StorageError>;
 /// One worker's connection to the database.
 pub struct Storage {
     conn: Connection,
-    /// Write transactions begun on this connection (for `OPTIMIZE_EVERY`).
-    writes: u64,
 }
 
 /// A field as `GET /fields` shows it.
@@ -205,11 +247,11 @@ impl Storage {
             log::warn!("database is in journal mode {mode}, not WAL");
         }
         conn.execute_batch(
-            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-512;",
+            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-2000;",
         )?;
         // Queries name collections and fields as literals: one statement per shape.
         conn.set_prepared_statement_cache_capacity(64);
-        let mut storage = Storage { conn, writes: 0 };
+        let mut storage = Storage { conn };
         storage.migrate()?;
         Ok(storage)
     }
@@ -234,7 +276,7 @@ impl Storage {
             log::info!("database migrated to schema version {}", i + 1);
         }
         // Statistics for the planner, so it prefers the field indexes to a scan.
-        tx.execute_batch("ANALYZE")?;
+        tx.execute_batch(ANALYZE_ITEMS)?;
         Ok(tx.commit()?)
     }
 
@@ -284,12 +326,10 @@ impl Storage {
         // Statements inside the transaction hold the lock; reads keep the usual wait.
         self.conn.busy_timeout(BUSY_TIMEOUT)?;
         begun?;
-        self.writes += 1;
         Ok(Writer {
             conn: &self.conn,
             open: true,
             analyze: std::cell::RefCell::new(Vec::new()),
-            optimize: self.writes.is_multiple_of(OPTIMIZE_EVERY),
         })
     }
 
@@ -360,8 +400,6 @@ pub struct Writer<'a> {
     /// knows them (full statistics, histograms included, are what lets SQLite pick a field
     /// index over a walk of the collection).
     analyze: std::cell::RefCell<Vec<String>>,
-    /// This write also refreshes the planner's statistics where they are stale.
-    optimize: bool,
 }
 
 impl Drop for Writer<'_> {
@@ -379,9 +417,7 @@ impl Writer<'_> {
     pub fn commit(mut self) -> Result<()> {
         if !self.analyze.take().is_empty() {
             // The whole table: the planner weighs a new index against the primary key's.
-            self.conn.execute_batch("ANALYZE directus_items")?;
-        } else if self.optimize {
-            self.conn.execute_batch("PRAGMA optimize")?;
+            self.conn.execute_batch(ANALYZE_ITEMS)?;
         }
         self.conn.execute_batch("COMMIT")?;
         self.open = false;
@@ -415,7 +451,10 @@ impl Writer<'_> {
     }
 
     /// Inserts items (objects whose `id`, if any, was checked to be an integer) and returns
-    /// their ids in order. An `id` that exists is `DuplicateId`.
+    /// their ids in order. An `id` that exists (or comes twice) is `DuplicateId`.
+    ///
+    /// One `INSERT` for the whole batch: the full-text index is flushed once per statement
+    /// (each statement is a savepoint), so a row at a time would flush a thousand times.
     pub fn create_items(
         &self,
         collection: &str,
@@ -427,10 +466,9 @@ impl Writer<'_> {
             [collection],
             |r| r.get(0),
         )?;
-        let mut insert = self.conn.prepare_cached(
-            "INSERT INTO directus_items (collection, id, data) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-        )?;
         let mut ids = Vec::with_capacity(items.len());
+        let mut rows = Vec::with_capacity(items.len());
+        let mut seen = std::collections::HashSet::with_capacity(items.len());
         for (given, data) in items {
             let id = match given {
                 Some(id) => *id,
@@ -440,16 +478,35 @@ impl Writer<'_> {
                         collection: collection.to_string(),
                     })?,
             };
-            let text = serde_json::to_string(data).expect("a JSON map always serializes");
-            if insert.execute(params![collection, id, text])? == 0 {
-                return Err(StorageError::DuplicateId {
-                    collection: collection.to_string(),
-                    id,
-                });
+            if !seen.insert(id) {
+                return Err(duplicate(collection, id));
             }
+            let text = serde_json::to_string(data).expect("a JSON map always serializes");
+            rows.push(Value::Array(vec![Value::from(id), Value::from(text)]));
             last_id = last_id.max(id);
             ids.push(id);
         }
+        let existing: Vec<i64> = {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT id FROM directus_items WHERE collection = ?1 \
+                 AND id IN (SELECT value FROM json_each(?2))",
+            )?;
+            let found = stmt.query_map(
+                params![collection, Value::from(ids.clone()).to_string()],
+                |r| r.get(0),
+            )?;
+            found.collect::<rusqlite::Result<_>>()?
+        };
+        if let Some(id) = ids.iter().find(|id| existing.contains(id)) {
+            return Err(duplicate(collection, *id));
+        }
+        self.conn
+            .prepare_cached(
+                "INSERT INTO directus_items (collection, id, data) \
+                 SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]') \
+                 FROM json_each(?2)",
+            )?
+            .execute(params![collection, Value::Array(rows).to_string()])?;
         self.conn.execute(
             "UPDATE directus_collections SET last_id = ?2 WHERE collection = ?1",
             params![collection, last_id],
@@ -464,42 +521,76 @@ impl Writer<'_> {
         ids: &[i64],
         patch: &Map<String, Value>,
     ) -> Result<()> {
-        self.note_fields(collection, [patch])?;
+        let patches: Vec<(i64, &Map<String, Value>)> = ids.iter().map(|id| (*id, patch)).collect();
+        self.update_each(collection, &patches)
+    }
+
+    /// Merges each patch into its item, in order (an id may come more than once). Any missing
+    /// id is `NoSuchItem`. One `UPDATE` for all of them (see `create_items`).
+    pub fn update_each(
+        &self,
+        collection: &str,
+        patches: &[(i64, &Map<String, Value>)],
+    ) -> Result<()> {
+        self.note_fields(collection, patches.iter().map(|(_, p)| *p))?;
         let mut select = self
             .conn
             .prepare_cached("SELECT data FROM directus_items WHERE collection = ?1 AND id = ?2")?;
-        let mut update = self.conn.prepare_cached(
-            "UPDATE directus_items SET data = ?3 WHERE collection = ?1 AND id = ?2",
-        )?;
-        for id in ids {
-            let text: Option<String> = select
-                .query_row(params![collection, id], |r| r.get(0))
-                .optional()?;
-            let Some(text) = text else {
-                return Err(no_such_item(collection, *id));
+        let mut merged: Vec<(i64, Map<String, Value>)> = Vec::new();
+        let mut at = std::collections::HashMap::new();
+        for (id, patch) in patches {
+            let i = match at.get(id) {
+                Some(i) => *i,
+                None => {
+                    let text: Option<String> = select
+                        .query_row(params![collection, id], |r| r.get(0))
+                        .optional()?;
+                    let text = text.ok_or_else(|| no_such_item(collection, *id))?;
+                    merged.push((*id, parse_data(*id, &text)?));
+                    at.insert(*id, merged.len() - 1);
+                    merged.len() - 1
+                }
             };
-            let mut data = parse_data(*id, &text)?;
-            for (k, v) in patch {
+            for (k, v) in patch.iter() {
                 if k != "id" {
-                    data.insert(k.clone(), v.clone());
+                    merged[i].1.insert(k.clone(), v.clone());
                 }
             }
-            let text = serde_json::to_string(&data).expect("a JSON map always serializes");
-            update.execute(params![collection, id, text])?;
         }
+        let rows: Vec<Value> = merged
+            .into_iter()
+            .map(|(id, data)| {
+                let text = serde_json::to_string(&data).expect("a JSON map always serializes");
+                Value::Array(vec![Value::from(id), Value::from(text)])
+            })
+            .collect();
+        self.conn
+            .prepare_cached(
+                "UPDATE directus_items SET data = j.data \
+                 FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS data \
+                       FROM json_each(?2)) AS j \
+                 WHERE directus_items.collection = ?1 AND directus_items.id = j.id",
+            )?
+            .execute(params![collection, Value::Array(rows).to_string()])?;
         Ok(())
     }
 
-    /// Deletes items. Any missing id is `NoSuchItem`.
+    /// Deletes items, in one statement. Any missing id is `NoSuchItem`.
     pub fn delete_items(&self, collection: &str, ids: &[i64]) -> Result<()> {
-        let mut delete = self
+        let mut exists = self
             .conn
-            .prepare_cached("DELETE FROM directus_items WHERE collection = ?1 AND id = ?2")?;
+            .prepare_cached("SELECT 1 FROM directus_items WHERE collection = ?1 AND id = ?2")?;
         for id in ids {
-            if delete.execute(params![collection, id])? == 0 {
+            if !exists.exists(params![collection, id])? {
                 return Err(no_such_item(collection, *id));
             }
         }
+        self.conn
+            .prepare_cached(
+                "DELETE FROM directus_items WHERE collection = ?1 \
+                 AND id IN (SELECT value FROM json_each(?2))",
+            )?
+            .execute(params![collection, Value::from(ids.to_vec()).to_string()])?;
         Ok(())
     }
 
@@ -565,6 +656,13 @@ impl Writer<'_> {
             }
         }
         Ok(true)
+    }
+}
+
+fn duplicate(collection: &str, id: i64) -> StorageError {
+    StorageError::DuplicateId {
+        collection: collection.to_string(),
+        id,
     }
 }
 
@@ -717,6 +815,10 @@ mod tests {
             ("filter[n][_gt]=490&sort=-n&limit=10", "USING INDEX directus_index__a__n"),
             ("sort=-n&limit=10",                    "SCAN d USING INDEX directus_index__a__n"),
             ("sort=s&limit=10",                     "SCAN d USING INDEX directus_index__a__s"),
+            ("filter[s][_contains]=w19",            "SCAN t VIRTUAL TABLE INDEX"),
+            ("filter[s][_icontains]=W19",           "SCAN t VIRTUAL TABLE INDEX"),
+            ("filter[s][_ends_with]=999",           "SCAN t VIRTUAL TABLE INDEX"),
+            ("search=w199",                         "SCAN t VIRTUAL TABLE INDEX"),
         ];
         for (query, want) in cases {
             let plan = plan(&storage, query);

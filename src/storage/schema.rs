@@ -6,7 +6,7 @@
 //!
 //! ```sql
 //! CREATE INDEX "directus_index__articles__views"
-//!     ON directus_items (json_extract(data, '$."views"')) WHERE collection = 'articles';
+//!     ON directus_items (json_extract(data, '$."views"'), id) WHERE collection = 'articles';
 //! ```
 //!
 //! `directus_fields(collection, field, indexed)` records the fields seen through the API and
@@ -54,7 +54,7 @@ fn create_index(conn: &Connection, collection: &str, field: &str) -> rusqlite::R
         return Ok(());
     };
     conn.execute_batch(&format!(
-        "CREATE INDEX IF NOT EXISTS {} ON directus_items (json_extract(data, {path})) \
+        "CREATE INDEX IF NOT EXISTS {} ON directus_items (json_extract(data, {path}), id) \
          WHERE collection = {c};",
         index_name(collection, field)
     ))

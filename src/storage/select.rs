@@ -25,6 +25,8 @@ pub(super) struct Select {
     indexed_by: String,
     /// The collection is written as a literal (partial indexes apply).
     literal_collection: bool,
+    /// The collection as the SQL names it: a literal, or a placeholder.
+    collection: String,
 }
 
 /// The SQL type test for JSON numbers.
@@ -39,17 +41,16 @@ impl Select {
             params: Vec::new(),
             indexed_by: String::new(),
             literal_collection: false,
+            collection: String::new(),
         };
-        select.condition = match schema::literal(collection) {
+        select.collection = match schema::literal(collection) {
             Some(name) => {
                 select.literal_collection = true;
-                format!("d.collection = {name}")
+                name
             }
-            None => format!(
-                "d.collection = {}",
-                select.bind(Sql::Text(collection.into()))
-            ),
+            None => select.bind(Sql::Text(collection.into())),
         };
+        select.condition = format!("d.collection = {}", select.collection);
         select
     }
 
@@ -89,12 +90,17 @@ impl Select {
             self.condition = format!("{} AND {sql}", self.condition);
         }
         if let Some(term) = &query.search {
-            let p = self.bind(Sql::Text(term.clone()));
-            self.condition = format!(
-                "{} AND EXISTS (SELECT 1 FROM json_each(d.data) AS je \
-                 WHERE je.type = 'text' AND instr(lower(je.value), lower({p})) > 0)",
-                self.condition
-            );
+            let sql = match self.text_search(None, term, Match::Contains, true) {
+                Some(sql) => sql,
+                None => {
+                    let p = self.bind(Sql::Text(term.clone()));
+                    format!(
+                        "EXISTS (SELECT 1 FROM json_each(d.data) AS je \
+                         WHERE je.type = 'text' AND instr(lower(je.value), lower({p})) > 0)"
+                    )
+                }
+            };
+            self.condition = format!("{} AND {sql}", self.condition);
         }
     }
 
@@ -149,6 +155,17 @@ impl Select {
     }
 
     fn condition_sql(&mut self, name: &str, cond: &Cond) -> String {
+        let searched = match cond {
+            Cond::Contains { needle, fold } => Some((needle, Match::Contains, *fold)),
+            Cond::EndsWith { needle, fold } => Some((needle, Match::EndsWith, *fold)),
+            Cond::StartsWith { needle, fold: true } => Some((needle, Match::StartsWith, true)),
+            _ => None,
+        };
+        if let Some((needle, how, fold)) = searched {
+            if let Some(sql) = self.text_search(Some(name), needle, how, fold) {
+                return sql;
+            }
+        }
         let (v, t) = self.field(name);
         match cond {
             Cond::Eq(s) => self.equals(&v, &t, s),
@@ -303,6 +320,57 @@ fn number_range_is_exact(op: &str, x: f64) -> bool {
 /// (`json_extract` gives their JSON text); the empty string starts every text.
 fn looks_like_json(text: &str) -> bool {
     text.is_empty() || text.starts_with(['{', '['])
+}
+
+/// How a text search matches its needle.
+#[derive(Clone, Copy)]
+enum Match {
+    Contains,
+    StartsWith,
+    EndsWith,
+}
+
+impl Select {
+    /// A substring test answered from the trigram index: the ids of the items whose string
+    /// value (of `field`, or of any top-level field) the index says may hold `needle`, each
+    /// checked exactly. `CROSS JOIN` keeps the index lookup as the outer loop (SQLite would
+    /// otherwise walk every string of the collection and probe the index for each). `None` for needles under three characters, which the trigram index
+    /// cannot look up (the caller tests each item instead).
+    fn text_search(
+        &mut self,
+        field: Option<&str>,
+        needle: &str,
+        how: Match,
+        fold: bool,
+    ) -> Option<String> {
+        if needle.chars().count() < 3 {
+            return None;
+        }
+        let phrase = self.bind(Sql::Text(format!("\"{}\"", needle.replace('"', "\"\""))));
+        let n = self.bind(Sql::Text(needle.to_string()));
+        let (value, n) = folded("s.value", &n, fold);
+        let exact = match how {
+            Match::Contains => format!("instr({value}, {n}) > 0"),
+            Match::StartsWith => format!("substr({value}, 1, length({n})) = {n}"),
+            Match::EndsWith => format!(
+                "length({value}) >= length({n}) \
+                 AND substr({value}, length({value}) - length({n}) + 1) = {n}"
+            ),
+        };
+        let field = match field {
+            None => String::new(),
+            Some(name) => match schema::literal(name) {
+                Some(name) => format!(" AND s.field = {name}"),
+                None => format!(" AND s.field = {}", self.bind(Sql::Text(name.into()))),
+            },
+        };
+        Some(format!(
+            "d.id IN (SELECT s.id FROM directus_text AS t \
+             CROSS JOIN directus_strings AS s ON s.rowid = t.rowid \
+             WHERE t.value MATCH {phrase} AND s.collection = {}{field} AND {exact})",
+            self.collection
+        ))
+    }
 }
 
 /// The least string greater than every string that starts with `prefix`, or `None` when there

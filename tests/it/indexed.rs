@@ -500,3 +500,53 @@ fn large_in_lists_and_bounds() {
         );
     }
 }
+
+#[test]
+fn edits_with_the_sqlite3_shell_keep_the_indexes() {
+    // Debian's sqlite3 (older than the bundled SQLite) is what operators use during
+    // maintenance; the field indexes and the text index must follow its edits.
+    let s = Server::start(&[]);
+    seed(
+        &s,
+        "a",
+        r#"[{"t":"plain one"},{"t":"plain two"},{"t":"plain three"},{"t":"quokka four"}]"#,
+    );
+    let sql = "
+        UPDATE directus_items SET data = json_set(data, '$.t', 'a quokka here') WHERE id = 1;
+        INSERT OR REPLACE INTO directus_items (collection, id, data) VALUES ('a', 2, '{\"t\":\"quokka too\"}');
+        DELETE FROM directus_items WHERE id = 4;
+        INSERT INTO directus_items (collection, id, data) VALUES ('a', 9, '{\"t\":\"QUOKKA nine\",\"n\":5}');
+    ";
+    let out = std::process::Command::new("sqlite3")
+        .arg(s.db())
+        .arg(sql)
+        .output()
+        .expect("sqlite3 is installed (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ids = |q: &str| s.get(&format!("/items/a?fields=id&{q}")).ids();
+    assert_eq!(ids("filter[t][_contains]=quokka"), vec![1, 2]);
+    assert_eq!(ids("filter[t][_icontains]=quokka"), vec![1, 2, 9]);
+    assert_eq!(ids("search=QUOKKA"), vec![1, 2, 9]);
+    assert_eq!(ids("filter[t][_ncontains]=quokka"), vec![3, 9]);
+    assert_eq!(ids("filter[n][_eq]=5"), vec![9]);
+    let conn = rusqlite::Connection::open(s.db()).unwrap();
+    conn.execute(
+        "INSERT INTO directus_text (directus_text, rank) VALUES ('integrity-check', 1)",
+        [],
+    )
+    .expect("the text index matches its content");
+    let stale: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM directus_strings AS s WHERE NOT EXISTS (SELECT 1 FROM \
+             directus_items AS d, json_each(d.data) AS je WHERE d.collection = s.collection \
+             AND d.id = s.id AND je.key = s.field AND je.value = s.value)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stale, 0);
+}
