@@ -24,7 +24,7 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SERVER = os.path.join(ROOT, "target", "release", "directus-server")
+SERVER = os.environ.get("BENCH_SERVER") or os.path.join(ROOT, "target", "release", "directus-server")
 HELLO = os.path.join(ROOT, "target", "release", "examples", "hello")
 # The server's default worker count (2 per core, 4 to 64), given to the bare ceiling too.
 WORKERS = min(max(2 * (os.cpu_count() or 2), 4), 64)
@@ -166,6 +166,97 @@ def fmt_range(values, digits=0):
     return f"{med:,.{digits}f} ({min(values):,.{digits}f}–{max(values):,.{digits}f})"
 
 
+SCALE_SIZES = [int(n) for n in os.environ.get("BENCH_SCALE_SIZES", "1000,10000,100000").split(",")]
+
+
+def seed_articles(url, count, batch=1000):
+    """The scale dataset: title, body, views, published; a rare word in 50 bodies. Returns items/s."""
+    request(url + "/collections", "POST", {"collection": "articles"})
+    request(url + "/collections", "POST", {"collection": "writes"})
+    step = max(count // 50, 1)
+    started = time.perf_counter()
+    for first in range(0, count, batch):
+        items = [
+            {
+                "title": f"Article {i}",
+                "body": "lorem ipsum " * 20 + ("xyzzy" if i % step == 0 else ""),
+                "views": (i * 7919) % 1000,
+                "published": i % 2 == 0,
+            }
+            for i in range(first, min(count, first + batch))
+        ]
+        request(url + "/items/articles", "POST", items)
+    return count / (time.perf_counter() - started)
+
+
+def scale(tmp, create):
+    """The scale table (SPEC 10): each scenario at each size, req/s and p99, medians of the runs."""
+    results, seeding, peaks = {}, {}, {}
+    for count in SCALE_SIZES:
+        root = os.path.join(tmp, f"scale-{count}")
+        os.makedirs(root)
+        seeder, url = start([SERVER, "--root", root, "--port", "0"], env={**os.environ, "RUST_LOG": "warn"})
+        seeding[count] = seed_articles(url, count)
+        seeder.terminate()
+        seeder.wait(timeout=30)
+        proc, url = start([SERVER, "--root", root, "--port", "0", "--workers", str(WORKERS)],
+                          env={**os.environ, "RUST_LOG": "warn"})
+        wrk(url + "/server/ping")
+        middle = count // 2
+        scenarios = [
+            ("GET one item", f"/items/articles/{middle}", None),
+            ("list of 100", "/items/articles?limit=100", None),
+            ("filter + sort page (views>500, -views, 100)", "/items/articles?filter[views][_gt]=500&sort=-views&limit=100", None),
+            ("equality on a string (one match)", f"/items/articles?filter[title][_eq]=Article%20{middle + 7}", None),
+            ("selective _contains (50 matches)", "/items/articles?filter[body][_contains]=xyzzy&limit=100", None),
+            ("POST one item", "/items/writes", create),
+        ]
+        for rep in range(REPEATS):
+            for name, path, script in scenarios:
+                time.sleep(IDLE_GAP)
+                r = wrk(url + path, script)
+                results.setdefault((name, count), []).append(r)
+                print(f"  scale {count} run {rep + 1}/{REPEATS} {name}: {r['rps']:,.0f} req/s, non-2xx {r['non2xx']}", file=sys.stderr)
+        peaks[count] = rss_peak_kb(proc.pid)
+        proc.terminate()
+        proc.wait(timeout=30)
+    names = [name for name, _, _ in scenarios]
+    med = lambda name, count, key: statistics.median(r[key] for r in results[(name, count)])
+    header = " / ".join(f"{n:,}" for n in SCALE_SIZES)
+    def cells(name, key, digits):
+        return " / ".join(f"{med(name, n, key):,.{digits}f}" for n in SCALE_SIZES)
+
+    rows = []
+    for name in names:
+        non2xx = sum(r["non2xx"] for n in SCALE_SIZES for r in results[(name, n)])
+        rows.append(f"| {name} | {cells(name, 'rps', 0)} | {cells(name, 'p99', 2)} | {non2xx:,} |")
+    big, small = SCALE_SIZES[-1], SCALE_SIZES[0]
+    rps = lambda name, n: med(name, n, "rps")
+    ratios = [
+        ("filter + sort page ÷ list of 100", rps(names[2], big) / rps(names[1], big), 0.3),
+        ("equality on a string ÷ GET one item", rps(names[3], big) / rps(names[0], big), 0.3),
+        ("selective _contains ÷ list of 100", rps(names[4], big) / rps(names[1], big), 0.1),
+        (f"filter + sort page at {big:,} ÷ at {small:,}", rps(names[2], big) / rps(names[2], small), 0.5),
+        (f"equality at {big:,} ÷ at {small:,}", rps(names[3], big) / rps(names[3], small), 0.5),
+        (f"_contains at {big:,} ÷ at {small:,}", rps(names[4], big) / rps(names[4], small), 0.5),
+    ]
+    lines = [
+        "",
+        f"## Scale (req/s and p99 ms at {header} items)",
+        "",
+        f"| scenario | req/s at {header} | p99 ms | non-2xx |",
+        "| --- | --- | --- | --- |",
+        *rows,
+        "",
+        f"Ratios at {big:,} items, same run (target in brackets):",
+        "",
+        *[f"- {what}: {value:.2f} (≥ {target})" for what, value, target in ratios],
+        f"- seeding in batches of 1,000: {' / '.join(f'{seeding[n]:,.0f}' for n in SCALE_SIZES)} items/s (≥ 10,000 at 100,000)",
+        f"- peak resident memory of the server under this load: {' / '.join(f'{peaks[n] / 1024:.1f}' for n in SCALE_SIZES)} MiB (≤ 32 at 100,000)",
+    ]
+    return "\n".join(lines)
+
+
 def main():
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (scripts/bench.sh installs it)")
@@ -251,6 +342,7 @@ def main():
     for proc, _ in servers.values():
         proc.terminate()
         proc.wait()
+    scale_table = scale(tmp, create) if SCALE_SIZES and SCALE_SIZES != [0] else ""
     start_ms = start_time_ms(os.path.join(tmp, "start"))
     fsyncs = fsync_rate(tmp)
 
@@ -288,6 +380,7 @@ def main():
             f"each API write is one transaction with one WAL fsync (synchronous=FULL).",
         ]
     )
+    table += "\n" + scale_table
     print(table)
     with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
         f.write("# Benchmarks\n\nProduced by `make bench` (scripts/bench.py); rerun it to refresh this file.\n\n")
