@@ -2,14 +2,14 @@
 //! CLI makes of live and stale records (several servers on one root among them), and what every
 //! exit leaves behind (the record, the WAL, the exit status).
 
-use crate::common::{self, seed, Client, Server};
+use crate::common::{self, seed, snapshot, wait_for, Client, Server};
 use serde_json::Value;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `ROOT/logs/servers/<pid>.json`.
 fn record_path(root: &Path, pid: u32) -> PathBuf {
@@ -67,29 +67,6 @@ fn exit_of(mut child: Child) -> ExitStatus {
     std::thread::spawn(move || tx.send(child.wait().unwrap()));
     rx.recv_timeout(Duration::from_secs(30))
         .expect("the server did not exit")
-}
-
-/// Waits for a condition, polling; panics with `what` after 20 s (a hang detector).
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-/// Every row of every collection, in order.
-fn snapshot(db: &Path) -> Vec<(String, i64, String)> {
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    let mut stmt = conn
-        .prepare("SELECT collection, id, data FROM directus_items ORDER BY 1, 2")
-        .unwrap();
-    let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap();
-    rows.map(Result::unwrap).collect()
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Maintenance mode against the real binaries: the flag, the 503, the exemptions, the CLI and
 //! the drain guarantee (including the race with concurrent writers).
 
-use crate::common::{self, cli, seed, Client, Server, CLI};
+use crate::common::{self, cli, seed, snapshot, wait_for, Client, Server, CLI};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
@@ -28,29 +28,6 @@ fn assert_maintenance(what: &str, r: &common::Resp, message: &str, head: bool) {
     assert_eq!(error["message"], message, "{what}: {body}");
     assert_eq!(error["extensions"]["code"], "SERVICE_UNAVAILABLE", "{what}");
     assert_eq!(error["extensions"]["reason"], "maintenance", "{what}");
-}
-
-/// Waits for a condition, polling; panics with `what` after 20 s (a hang detector).
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-/// Every row of every collection, in order: what "the database did not change" compares.
-fn snapshot(db: &Path) -> Vec<(String, i64, String)> {
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    let mut stmt = conn
-        .prepare("SELECT collection, id, data FROM directus_items ORDER BY 1, 2")
-        .unwrap();
-    let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap();
-    rows.map(Result::unwrap).collect()
 }
 
 fn wal_size(db: &Path) -> u64 {

@@ -376,3 +376,29 @@ pub fn seed(server: &Server, collection: &str, items: &str) {
     let r = server.json("POST", &format!("/items/{collection}"), items);
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+/// Waits for a condition, polling; panics with `what` after 20 s (a hang detector).
+pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Every row of every collection, in order: what "the database did not change" compares.
+pub fn snapshot(db: &Path) -> Vec<(String, i64, String)> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut stmt = conn
+        .prepare("SELECT collection, id, data FROM directus_items ORDER BY 1, 2")
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
