@@ -8,8 +8,8 @@
 
 use serde_json::{Map, Value};
 use std::fs::{self, File, Metadata, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::io::{self, Read};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -227,33 +227,11 @@ impl NoticeCache {
     }
 }
 
-/// Writes the flag atomically: a temporary file, fsync, rename, mode 0644, fsync of `logs/`.
+/// Writes the flag atomically and durably (`durable::write`): mode 0644, no temporary file left.
 pub fn write_flag(path: &Path, notice: &Notice) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| io::Error::other("the flag path has no parent directory"))?;
-    fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".maintenance.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o644)
-            .open(&tmp)?;
-        // The umask may have narrowed the mode; the flag must be readable by the server's user.
-        file.set_permissions(fs::Permissions::from_mode(0o644))?;
-        let mut text = serde_json::to_vec(&notice.to_json())?;
-        text.push(b'\n');
-        file.write_all(&text)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    let mut text = serde_json::to_vec(&notice.to_json())?;
+    text.push(b'\n');
+    crate::durable::write(path, &text)
 }
 
 /// Removes the flag, whatever it is (a file, a link, a FIFO, a directory).
@@ -409,7 +387,10 @@ mod tests {
         let FlagState::On(meta) = probe(&flag) else {
             panic!("flag not on after write")
         };
-        assert_eq!(meta.permissions().mode() & 0o777, 0o644);
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+            0o644
+        );
         assert_eq!(read_notice(&flag, &meta), notice);
         let leftovers: Vec<_> = fs::read_dir(flag.parent().unwrap()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "a temporary file was left behind");

@@ -8,9 +8,8 @@
 
 use crate::layout;
 use serde::{Deserialize, Serialize};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// What a running server publishes about itself.
@@ -48,33 +47,11 @@ impl ServerRecord {
     /// Writes the record atomically to `ROOT/logs/servers/<pid>.json` (a temporary file, fsync,
     /// rename, fsync of the directory). The record is removed when the result is dropped.
     pub fn publish(&self, root: &Path) -> io::Result<Published> {
-        let dir = layout::servers_dir(root);
-        fs::create_dir_all(&dir)?;
         let path = layout::server_record(root, self.pid);
-        let tmp = dir.join(format!(".{}.json.tmp", self.pid));
-        let result = (|| {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o644)
-                .open(&tmp)?;
-            // Readable by the operator's CLI whatever the server's umask.
-            file.set_permissions(fs::Permissions::from_mode(0o644))?;
-            let mut text = serde_json::to_vec_pretty(self)?;
-            text.push(b'\n');
-            file.write_all(&text)?;
-            file.sync_all()?;
-            fs::rename(&tmp, &path)?;
-            File::open(&dir)?.sync_all()
-        })();
-        match result {
-            Ok(()) => Ok(Published { path }),
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                Err(e)
-            }
-        }
+        let mut text = serde_json::to_vec_pretty(self)?;
+        text.push(b'\n');
+        crate::durable::write(&path, &text)?;
+        Ok(Published { path })
     }
 
     /// Whether the process the record names is the server that wrote it.
