@@ -550,3 +550,33 @@ fn edits_with_the_sqlite3_shell_keep_the_indexes() {
         .unwrap();
     assert_eq!(stale, 0);
 }
+
+#[test]
+fn at_most_64_fields_are_indexed_automatically() {
+    let s = Server::start(&[]);
+    let item: Map<String, Value> = (0..70).map(|i| (format!("f{i:02}"), json!(i))).collect();
+    seed(&s, "a", &Value::Object(item).to_string());
+    let fields = s.get("/fields/a").data();
+    let indexed = |want: bool| {
+        fields
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["field"] != "id" && f["schema"]["is_indexed"] == want)
+            .count()
+    };
+    assert_eq!((indexed(true), indexed(false)), (64, 6), "{fields}");
+    assert_eq!(index_names(&s).len(), 64);
+    // A field beyond the bound can still be switched on by hand, and queries stay exact.
+    let on = s.json(
+        "PATCH",
+        "/fields/a/f69",
+        r#"{"schema":{"is_indexed":true}}"#,
+    );
+    assert_eq!(on.data()["schema"]["is_indexed"], true);
+    assert_eq!(index_names(&s).len(), 65);
+    assert_eq!(
+        s.get("/items/a?fields=id&filter[f68][_eq]=68").ids(),
+        vec![1]
+    );
+}
