@@ -159,9 +159,9 @@ impl From<StorageError> for ApiError {
                 "The collection \"{collection}\" has run out of ids."
             )),
             StorageError::Busy => ApiError::DatabaseBusy,
-            err @ (StorageError::Corrupt { .. } | StorageError::Sqlite(_)) => {
-                ApiError::Internal(err.to_string())
-            }
+            err @ (StorageError::Corrupt { .. }
+            | StorageError::TransactionLost
+            | StorageError::Sqlite(_)) => ApiError::Internal(err.to_string()),
         }
     }
 }

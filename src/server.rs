@@ -203,6 +203,7 @@ pub fn run(config: ServerConfig) -> Result<(), RunError> {
     }
     let _ = watcher.join();
     let _ = signal_thread.join();
+    app.close_writer();
     if finished && matches!(reason, Reason::Signal(_)) {
         checkpoint_at_exit(&app.config.db);
     }

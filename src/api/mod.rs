@@ -11,6 +11,7 @@ mod body;
 mod collections;
 mod envelope;
 mod fields;
+mod group;
 mod items;
 mod route;
 mod session;
@@ -23,8 +24,8 @@ use crate::error::ApiError;
 use crate::maintenance::{self, Check, Notice, NoticeCache, Observer};
 use crate::wire::{BodySource, Request, Response};
 use auth::Credentials;
+use group::Groups;
 use route::{Action, Decision, Method, Route};
-use session::WriteQueue;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 
@@ -36,20 +37,30 @@ pub struct App {
     /// `logs/` could not be used at start (the reason was logged): every request gets the 503.
     pub logs_unusable: bool,
     pub observer: Observer,
-    /// This process's writers take turns here (see `Session::write`).
-    writes: WriteQueue,
+    /// This process's writes: one writer connection and group commit (see `group`).
+    groups: Groups,
 }
 
 impl App {
     /// The shared state for a server with this configuration.
     pub fn new(config: ServerConfig, flag: PathBuf, logs_unusable: bool) -> App {
         App {
-            writes: WriteQueue::new(config.workers),
+            groups: Groups::new(config.workers),
             config,
             flag,
             logs_unusable,
             observer: Observer::default(),
         }
+    }
+
+    /// Closes the writer connection once the workers have stopped (so that the exit's
+    /// checkpoint is the last connection and removes the WAL), and logs the group sizes seen.
+    pub fn close_writer(&self) {
+        log::info!(
+            "write groups committed, by size: {}",
+            self.groups.describe_sizes()
+        );
+        self.groups.close();
     }
 
     /// Handles one request. A panic in a handler becomes a 500 for this request only (with
@@ -136,6 +147,7 @@ impl App {
         } else {
             None
         };
+        session.body_bytes = raw.as_ref().map_or(0, Vec::len);
         self.run(session, req, action, raw)
     }
 

@@ -11,9 +11,10 @@
 //!   field (`schema`); queries name the collection and the field's JSON path as literals so
 //!   SQLite can use those indexes (`select`).
 //!
-//! Every API write runs in a `Writer`: one `BEGIN IMMEDIATE` transaction, opened by
-//! `Storage::begin` and committed by `Writer::commit`. The caller runs the maintenance gate
-//! between the two, once the write lock is held.
+//! Every API write runs in a write transaction: one `BEGIN IMMEDIATE` (`Storage::begin`), then
+//! one savepoint per request (`Storage::part`, which hands the request's work a `Writer`), then
+//! one `Storage::commit` for all of them (group commit). The caller runs the maintenance gate
+//! between `begin` and the first part, once the write lock is held.
 //!
 //! Storage speaks in its own terms: rows, counts, `Option` and `StorageError`. It never decides
 //! what a client sees; the API maps its errors at the edge.
@@ -142,6 +143,9 @@ pub enum StorageError {
     Busy,
     /// A stored item is not a JSON object (written by hand, or a damaged file).
     Corrupt { id: i64 },
+    /// The write transaction was ended under the request (SQLite rolls back the whole
+    /// transaction on some errors, a full disk for one): nothing of it can commit.
+    TransactionLost,
     /// Any other database error.
     Sqlite(rusqlite::Error),
 }
@@ -158,6 +162,7 @@ impl std::fmt::Display for StorageError {
             StorageError::IdsExhausted { collection } => write!(f, "{collection} has no ids left"),
             StorageError::Busy => write!(f, "the database is locked by another connection"),
             StorageError::Corrupt { id } => write!(f, "item {id} is not a stored JSON object"),
+            StorageError::TransactionLost => write!(f, "the write transaction was rolled back"),
             StorageError::Sqlite(e) => write!(f, "database: {e}"),
         }
     }
@@ -178,9 +183,22 @@ impl From<rusqlite::Error> for StorageError {
 /// Storage's results.
 pub type Result<T> = std::result::Result<T, StorageError>;
 
-/// One worker's connection to the database.
+/// A connection to the database: a worker's, for reads, or the process's one writer.
 pub struct Storage {
     conn: Connection,
+    /// State of the open write transaction, if any (see `begin`).
+    write: WriteState,
+}
+
+/// What the open write transaction needs to know beyond SQLite's own state.
+#[derive(Default)]
+struct WriteState {
+    /// Indexes made in it: the table is analyzed before committing, so the planner knows them
+    /// (full statistics, histograms included, are what lets SQLite pick a field index over a
+    /// walk of the collection).
+    analyze: std::cell::RefCell<Vec<String>>,
+    /// A part's savepoint could not be undone: the transaction must not commit.
+    broken: bool,
 }
 
 /// A field as `GET /fields` shows it.
@@ -251,7 +269,10 @@ impl Storage {
         )?;
         // Queries name collections and fields as literals: one statement per shape.
         conn.set_prepared_statement_cache_capacity(64);
-        let mut storage = Storage { conn };
+        let mut storage = Storage {
+            conn,
+            write: WriteState::default(),
+        };
         storage.migrate()?;
         Ok(storage)
     }
@@ -318,19 +339,73 @@ impl Storage {
     }
 
     /// Opens a write transaction (`BEGIN IMMEDIATE`), waiting at most `wait` for another
-    /// connection's lock (then `StorageError::Busy`). Nothing is written until the returned
-    /// `Writer` is committed; dropping it rolls back.
-    pub fn begin(&mut self, wait: Duration) -> Result<Writer<'_>> {
+    /// connection's lock (then `StorageError::Busy`). Requests then write in it through
+    /// `part`, and `commit` or `rollback` ends it.
+    pub fn begin(&mut self, wait: Duration) -> Result<()> {
         self.conn.busy_timeout(wait)?;
         let begun = run_cached(&self.conn, "BEGIN IMMEDIATE");
         // Statements inside the transaction hold the lock; reads keep the usual wait.
         self.conn.busy_timeout(BUSY_TIMEOUT)?;
         begun?;
-        Ok(Writer {
-            conn: &self.conn,
-            open: true,
-            analyze: std::cell::RefCell::new(Vec::new()),
-        })
+        self.write = WriteState::default();
+        Ok(())
+    }
+
+    /// Runs one request's work in the open write transaction, as a savepoint: when `work`
+    /// fails (or panics), what it wrote is undone and the rest of the transaction is kept.
+    pub fn part<T, E: From<StorageError>>(
+        &mut self,
+        work: impl FnOnce(&Writer) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        if self.write.broken || self.conn.is_autocommit() {
+            return Err(StorageError::TransactionLost.into());
+        }
+        run_cached(&self.conn, "SAVEPOINT request").map_err(StorageError::from)?;
+        let mut part = Part {
+            storage: self,
+            done: false,
+        };
+        let out = work(&Writer {
+            conn: &part.storage.conn,
+            analyze: &part.storage.write.analyze,
+        });
+        if out.is_ok() {
+            if let Err(e) = run_cached(&part.storage.conn, "RELEASE request") {
+                return Err(StorageError::from(e).into());
+            }
+            part.done = true;
+        }
+        out
+    }
+
+    /// Commits the open write transaction; on error nothing of it is applied.
+    pub fn commit(&mut self) -> Result<()> {
+        let committed = self.try_commit();
+        if committed.is_err() {
+            self.rollback();
+        }
+        committed
+    }
+
+    fn try_commit(&mut self) -> Result<()> {
+        if self.write.broken || self.conn.is_autocommit() {
+            return Err(StorageError::TransactionLost);
+        }
+        if !self.write.analyze.take().is_empty() {
+            // The whole table: the planner weighs a new index against the primary key's.
+            self.conn.execute_batch(ANALYZE_ITEMS)?;
+        }
+        Ok(run_cached(&self.conn, "COMMIT")?)
+    }
+
+    /// Ends the open write transaction (if any) without applying it.
+    pub fn rollback(&mut self) {
+        if !self.conn.is_autocommit() {
+            if let Err(e) = run_cached(&self.conn, "ROLLBACK") {
+                log::error!("rolling back a write transaction failed: {e}");
+            }
+        }
+        self.write = WriteState::default();
     }
 
     /// The fields seen in a collection's items (`id` first), with their types and whether
@@ -391,39 +466,36 @@ fn directus_type(json_types: &[String]) -> &'static str {
     }
 }
 
-/// An open write transaction (see `Storage::begin`): the only way to change the database.
-/// Dropped without `commit`, it rolls back.
+/// One request's view of the open write transaction (see `Storage::part`): the only way to
+/// change the database.
 pub struct Writer<'a> {
     conn: &'a Connection,
-    open: bool,
-    /// Indexes made by this write: the table is analyzed before committing, so the planner
-    /// knows them (full statistics, histograms included, are what lets SQLite pick a field
-    /// index over a walk of the collection).
-    analyze: std::cell::RefCell<Vec<String>>,
+    analyze: &'a std::cell::RefCell<Vec<String>>,
 }
 
-impl Drop for Writer<'_> {
+/// A request's savepoint; dropped before it was released (the work failed or panicked), it
+/// undoes the request's writes.
+struct Part<'s> {
+    storage: &'s mut Storage,
+    done: bool,
+}
+
+impl Drop for Part<'_> {
     fn drop(&mut self) {
-        if self.open {
-            if let Err(e) = run_cached(self.conn, "ROLLBACK") {
-                log::error!("rolling back a write transaction failed: {e}");
-            }
+        if self.done {
+            return;
+        }
+        let conn = &self.storage.conn;
+        let undone = run_cached(conn, "ROLLBACK TO request")
+            .and_then(|()| run_cached(conn, "RELEASE request"));
+        if let Err(e) = undone {
+            log::error!("undoing a request's writes failed: {e}; the transaction will not commit");
+            self.storage.write.broken = true;
         }
     }
 }
 
 impl Writer<'_> {
-    /// Commits everything written; on error nothing of it is applied.
-    pub fn commit(mut self) -> Result<()> {
-        if !self.analyze.take().is_empty() {
-            // The whole table: the planner weighs a new index against the primary key's.
-            self.conn.execute_batch(ANALYZE_ITEMS)?;
-        }
-        run_cached(self.conn, "COMMIT")?;
-        self.open = false;
-        Ok(())
-    }
-
     /// True when the collection exists.
     pub fn collection_exists(&self, name: &str) -> Result<bool> {
         collection_exists(self.conn, name)
@@ -774,10 +846,15 @@ mod tests {
                 (None, item.as_object().unwrap().clone())
             })
             .collect();
-        let w = storage.begin(Duration::from_secs(1)).unwrap();
-        w.create_collection("a", "2026-01-01T00:00:00Z").unwrap();
-        w.create_items("a", &items).unwrap();
-        w.commit().unwrap();
+        storage.begin(Duration::from_secs(1)).unwrap();
+        storage
+            .part(|w| -> Result<()> {
+                w.create_collection("a", "2026-01-01T00:00:00Z")?;
+                w.create_items("a", &items)?;
+                Ok(())
+            })
+            .unwrap();
+        storage.commit().unwrap();
         (dir, storage)
     }
 

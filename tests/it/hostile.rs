@@ -395,9 +395,10 @@ fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
 }
 
 #[test]
-fn acknowledged_writes_survive_kill_9() {
+fn acknowledged_writes_survive_kill_9_in_the_middle_of_a_group() {
     let dir = tempfile::tempdir().unwrap();
-    let acked: Arc<Mutex<Vec<i64>>> = Arc::default();
+    // The tag of every acknowledged request and how many items it created.
+    let acked: Arc<Mutex<Vec<(String, usize)>>> = Arc::default();
     for round in 0..4 {
         let s = Server::start_in(dir.path(), &[]);
         if round == 0 {
@@ -405,7 +406,8 @@ fn acknowledged_writes_survive_kill_9() {
         }
         let stop = Arc::new(AtomicBool::new(false));
         let count = Arc::new(AtomicU64::new(0));
-        let writers: Vec<_> = (0..4)
+        // Eight writers keep groups forming; each request creates one to three items.
+        let writers: Vec<_> = (0..8)
             .map(|w| {
                 let (stop, count, acked, addr) =
                     (stop.clone(), count.clone(), acked.clone(), s.addr);
@@ -414,20 +416,22 @@ fn acknowledged_writes_survive_kill_9() {
                     let mut i = 0;
                     while !stop.load(Ordering::SeqCst) {
                         i += 1;
+                        let tag = format!("r{round}w{w}i{i}");
+                        let n = 1 + i % 3;
+                        let items: Vec<String> = (0..n)
+                            .map(|k| format!(r#"{{"tag":"{tag}","k":{k}}}"#))
+                            .collect();
                         c.send_raw(&common::build_request(
                             "POST",
                             "/items/a",
                             &[("Content-Type", "application/json")],
-                            Some(format!(r#"{{"round":{round},"w":{w},"i":{i}}}"#).as_bytes()),
+                            Some(format!("[{}]", items.join(",")).as_bytes()),
                         ));
                         // The connection dies with the server: whatever was not answered 200 was
                         // not acknowledged.
                         match c.try_read_response(false) {
                             Ok(r) if r.status == 200 => {
-                                acked
-                                    .lock()
-                                    .unwrap()
-                                    .push(r.json()["data"]["id"].as_i64().unwrap());
+                                acked.lock().unwrap().push((tag, n));
                                 count.fetch_add(1, Ordering::SeqCst);
                             }
                             _ => return,
@@ -448,19 +452,31 @@ fn acknowledged_writes_survive_kill_9() {
         for w in writers {
             w.join().unwrap();
         }
-        // Restart on the same root: every acknowledged id is there.
+        // Restart on the same root: every acknowledged request is there whole, and no request
+        // is there in part.
         let s = Server::start_in(dir.path(), &[]);
-        let present: std::collections::HashSet<i64> = s
-            .get("/items/a?fields=id&limit=-1")
-            .ids()
-            .into_iter()
-            .collect();
+        let mut stored: std::collections::HashMap<String, usize> = Default::default();
+        for item in s.get("/items/a?fields=tag&limit=-1").json()["data"]
+            .as_array()
+            .unwrap()
+        {
+            *stored
+                .entry(item["tag"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
         let acked = acked.lock().unwrap();
-        let missing: Vec<&i64> = acked.iter().filter(|id| !present.contains(id)).collect();
+        let lost: Vec<_> = acked
+            .iter()
+            .filter(|(tag, n)| stored.get(tag) != Some(n))
+            .collect();
         assert!(
-            missing.is_empty(),
-            "round {round}: acknowledged but lost: {missing:?}"
+            lost.is_empty(),
+            "round {round}: acknowledged but lost: {lost:?}"
         );
+        for (tag, n) in &stored {
+            let want = 1 + tag.rsplit('i').next().unwrap().parse::<usize>().unwrap() % 3;
+            assert_eq!(*n, want, "round {round}: request {tag} is there in part");
+        }
         let conn = rusqlite::Connection::open(s.db()).unwrap();
         let integrity: String = conn
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))

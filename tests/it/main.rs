@@ -11,3 +11,4 @@ mod lifecycle;
 mod maintenance;
 mod nginx;
 mod scripts;
+mod writes;

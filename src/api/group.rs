@@ -1,0 +1,430 @@
+//! Group commit: the process's writes share one connection and, when they arrive together, one
+//! transaction and one fsync.
+//!
+//! A write that finds no group in progress leads the next one: it takes the write lock
+//! (`BEGIN IMMEDIATE`), runs the maintenance gate once for the group, runs its own work as a
+//! savepoint, lets the writes that arrived meanwhile run theirs (each on its own thread, one at a
+//! time, each its own savepoint), and commits once for all of them. A write that arrives while a
+//! group commits waits for that commit and then forms the next group with the others that
+//! waited: that is where groups come from, so a lone writer never waits for company. No write is
+//! answered before the commit that holds it is durable; a write whose own work fails is undone
+//! alone and answered at once; a commit that fails fails every write in it.
+//!
+//! Bounds: a group takes at most `MAX_MEMBERS` writes and `MAX_BYTES` of request bodies (read
+//! and parsed before a write asks to join, so no client I/O happens inside a group). A write
+//! waits at most `WRITE_DEADLINE` in all for a group and the database's lock; while a leader is
+//! stalled on another process's lock, at most `max_waiting` writers wait and the rest answer 503
+//! at once, so reads and `/server/ping` always find a free worker.
+
+use super::session::{self, Opened};
+use super::App;
+use crate::error::ApiError;
+use crate::maintenance::NoticeCache;
+use crate::storage::{Storage, StorageError, Writer};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long a write may wait, in all, for its group and for the database's lock (another
+/// process's: the CLI's drain, a `sqlite3` shell) before it answers 503.
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(5);
+/// A lock wait longer than this means another process holds the database.
+const STALLED_AFTER: Duration = Duration::from_millis(100);
+/// How often a waiting writer looks again at whether the leader is stalled.
+const RECHECK: Duration = Duration::from_millis(50);
+/// The most writes one commit holds.
+pub const MAX_MEMBERS: usize = 64;
+/// The most request-body bytes one group holds (a write bigger than this leads its own).
+pub const MAX_BYTES: usize = 8 << 20;
+
+/// The upper bounds of the group-size histogram's buckets (the last is `MAX_MEMBERS`).
+pub const SIZE_BUCKETS: [usize; 7] = [1, 2, 4, 8, 16, 32, MAX_MEMBERS];
+
+/// The process's writes: the one writer connection and the group in progress.
+pub struct Groups {
+    state: Mutex<State>,
+    changed: Condvar,
+    /// The writer connection; held by whichever write is running its work (or committing).
+    writer: Mutex<Option<Opened>>,
+    max_waiting: usize,
+    sizes: [AtomicU64; SIZE_BUCKETS.len()],
+}
+
+struct State {
+    phase: Phase,
+    /// Writers waiting for a group to join or lead.
+    waiting: usize,
+}
+
+enum Phase {
+    /// No group: the next write leads one.
+    Idle,
+    /// The leader is taking the write lock.
+    Starting { since: Instant },
+    /// The transaction is open and takes members.
+    Open(Members),
+    /// The leader is committing; later writes wait for the next group.
+    Committing,
+}
+
+struct Members {
+    /// Writes in the group, the leader included.
+    count: usize,
+    /// Of those, the ones still running their work.
+    running: usize,
+    /// Of those, the ones whose work failed (undone alone).
+    failed: usize,
+    bytes: usize,
+    /// Set once the group's commit is over: `Ok` when it is durable.
+    outcome: Arc<Outcome>,
+}
+
+type Outcome = OnceLock<Result<(), String>>;
+
+enum Role {
+    Leader,
+    Member(Arc<Outcome>),
+}
+
+impl Groups {
+    /// The writes of a pool of `workers`: while stalled, at most half of them wait.
+    pub fn new(workers: usize) -> Groups {
+        Groups {
+            state: Mutex::new(State {
+                phase: Phase::Idle,
+                waiting: 0,
+            }),
+            changed: Condvar::new(),
+            writer: Mutex::new(None),
+            max_waiting: (workers / 2).saturating_sub(1),
+            sizes: Default::default(),
+        }
+    }
+
+    /// Runs `work` as one atomic part of a write transaction, behind the maintenance gate, and
+    /// returns once that transaction is durable. `bytes` is the request body's size.
+    pub fn write<T>(
+        &self,
+        app: &App,
+        notices: &mut NoticeCache,
+        bytes: usize,
+        work: impl FnOnce(&Writer) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let deadline = Instant::now() + WRITE_DEADLINE;
+        match self.join(bytes, deadline) {
+            None => Err(app.busy(notices, "no turn to write")),
+            Some(Role::Leader) => self.lead(app, notices, bytes, deadline, work),
+            Some(Role::Member(outcome)) => self.follow(&outcome, work),
+        }
+    }
+
+    /// How many groups of each size (`SIZE_BUCKETS`) have committed.
+    pub fn sizes(&self) -> [u64; SIZE_BUCKETS.len()] {
+        std::array::from_fn(|i| self.sizes[i].load(Ordering::Relaxed))
+    }
+
+    /// The histogram as text for the log: `1: 10, 2: 3, 3-4: 0, ...`.
+    pub fn describe_sizes(&self) -> String {
+        let mut low = 1;
+        let mut parts = Vec::new();
+        for (top, n) in SIZE_BUCKETS.iter().zip(self.sizes()) {
+            let range = if low == *top {
+                top.to_string()
+            } else {
+                format!("{low}-{top}")
+            };
+            parts.push(format!("{range}: {n}"));
+            low = top + 1;
+        }
+        parts.join(", ")
+    }
+
+    /// Closes the writer connection (the next write opens it again).
+    pub fn close(&self) {
+        *self.writer() = None;
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Option<Opened>> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until this write can lead a group or join the open one; `None` when that did not
+    /// happen by `deadline`, or at once when the leader is stalled and enough writers wait.
+    fn join(&self, bytes: usize, deadline: Instant) -> Option<Role> {
+        let mut state = self.state();
+        state.waiting += 1;
+        let role = loop {
+            let stalled = match &mut state.phase {
+                Phase::Idle => {
+                    state.phase = Phase::Starting {
+                        since: Instant::now(),
+                    };
+                    break Some(Role::Leader);
+                }
+                Phase::Open(m) if m.count < MAX_MEMBERS && m.bytes + bytes <= MAX_BYTES => {
+                    m.count += 1;
+                    m.running += 1;
+                    m.bytes += bytes;
+                    break Some(Role::Member(m.outcome.clone()));
+                }
+                Phase::Starting { since } => since.elapsed() >= STALLED_AFTER,
+                Phase::Open(_) | Phase::Committing => false,
+            };
+            let left = remaining(deadline);
+            if (stalled && state.waiting > self.max_waiting) || left.is_zero() {
+                break None;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, left.min(RECHECK))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        };
+        state.waiting -= 1;
+        role
+    }
+
+    /// Leads a group: lock, gate, own work, the members' work, one commit.
+    fn lead<T>(
+        &self,
+        app: &App,
+        notices: &mut NoticeCache,
+        bytes: usize,
+        deadline: Instant,
+        work: impl FnOnce(&Writer) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let mut writer = self.writer();
+        if let Err(e) = self.open_transaction(app, notices, &mut writer, deadline) {
+            drop(writer);
+            self.set_phase(Phase::Idle);
+            return Err(e);
+        }
+        let outcome = Arc::new(Outcome::new());
+        self.set_phase(Phase::Open(Members {
+            count: 1,
+            running: 1,
+            failed: 0,
+            bytes,
+            outcome: outcome.clone(),
+        }));
+        let mine = run_part(&mut writer, work);
+        drop(writer);
+
+        // Wait for the members that joined to run their work (the leader stays counted as
+        // running); then nobody else may join.
+        let mut state = self.state();
+        let (count, failed) = loop {
+            if let Phase::Open(m) = &mut state.phase {
+                if m.running == 1 {
+                    break (m.count, m.failed + usize::from(mine.is_err()));
+                }
+            }
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        };
+        state.phase = Phase::Committing;
+        drop(state);
+
+        let committed = match self.writer().as_mut() {
+            Some(open) => open.storage.commit(),
+            None => Err(StorageError::TransactionLost),
+        };
+        let result = committed.as_ref().map(|_| ()).map_err(|e| e.to_string());
+        match &result {
+            Ok(()) => {
+                log::debug!("group commit: {count} writes, {failed} of them undone alone");
+                self.sizes[bucket(count)].fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => log::error!("a group of {count} writes failed to commit: {e}"),
+        }
+        // Set before the phase moves on, so that no member can miss it.
+        let _ = outcome.set(result);
+        self.set_phase(Phase::Idle);
+        match committed {
+            Ok(()) => mine,
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Opens the group's transaction on the writer connection, behind the maintenance gate.
+    fn open_transaction(
+        &self,
+        app: &App,
+        notices: &mut NoticeCache,
+        writer: &mut Option<Opened>,
+        deadline: Instant,
+    ) -> Result<(), ApiError> {
+        let storage = session::connection(writer, app)?;
+        log::debug!("waiting for the write lock");
+        match storage.begin(remaining(deadline)) {
+            Ok(()) => {}
+            Err(StorageError::Busy) => return Err(app.busy(notices, "the database stayed locked")),
+            Err(e) => return Err(e.into()),
+        }
+        // The gate: a fresh look at the flag now that the write lock is held. A drain that set
+        // the flag before this point has either seen this transaction finish or will wait for
+        // it; either way nothing of this group commits.
+        if let Some(notice) = app.maintenance(notices) {
+            storage.rollback();
+            log::info!("write rolled back: maintenance began while the request was in flight");
+            return Err(ApiError::Maintenance(notice));
+        }
+        Ok(())
+    }
+
+    /// Runs a member's work in the open group, then waits for the group's commit.
+    fn follow<T>(
+        &self,
+        outcome: &Outcome,
+        work: impl FnOnce(&Writer) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let mine = run_part(&mut self.writer(), work);
+        let mut state = self.state();
+        if let Phase::Open(m) = &mut state.phase {
+            m.running -= 1;
+            m.failed += usize::from(mine.is_err());
+        }
+        self.changed.notify_all();
+        if mine.is_err() {
+            // Undone already: nothing of it waits for the commit.
+            return mine;
+        }
+        loop {
+            match outcome.get() {
+                Some(Ok(())) => return mine,
+                Some(Err(e)) => {
+                    return Err(ApiError::Internal(format!(
+                        "the write's group failed to commit: {e}"
+                    )))
+                }
+                None => state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner()),
+            }
+        }
+    }
+
+    fn set_phase(&self, phase: Phase) {
+        self.state().phase = phase;
+        self.changed.notify_all();
+    }
+}
+
+/// Runs one write's work as a savepoint of the open transaction. A panic in it becomes a 500
+/// for that write only (its savepoint is undone while unwinding); the group goes on.
+fn run_part<T>(
+    writer: &mut Option<Opened>,
+    work: impl FnOnce(&Writer) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let Some(open) = writer.as_mut() else {
+        return Err(StorageError::TransactionLost.into());
+    };
+    let storage: &mut Storage = &mut open.storage;
+    catch_unwind(AssertUnwindSafe(|| storage.part(work))).unwrap_or_else(|_| {
+        Err(ApiError::Internal(
+            "the handler panicked in its write".into(),
+        ))
+    })
+}
+
+/// The histogram bucket of a group of `count` writes.
+fn bucket(count: usize) -> usize {
+    SIZE_BUCKETS
+        .iter()
+        .position(|&top| count <= top)
+        .unwrap_or(SIZE_BUCKETS.len() - 1)
+}
+
+fn remaining(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn soon(ms: u64) -> Instant {
+        Instant::now() + Duration::from_millis(ms)
+    }
+
+    fn open(groups: &Groups, count: usize, bytes: usize) {
+        groups.set_phase(Phase::Open(Members {
+            count,
+            running: count,
+            failed: 0,
+            bytes,
+            outcome: Arc::new(Outcome::new()),
+        }));
+    }
+
+    #[test]
+    fn the_first_writer_leads_and_the_next_waits_for_the_group_to_open() {
+        let groups = Groups::new(4);
+        assert!(matches!(groups.join(10, soon(1000)), Some(Role::Leader)));
+        let started = Instant::now();
+        assert!(groups.join(10, soon(120)).is_none(), "two leaders at once");
+        assert!(started.elapsed() >= Duration::from_millis(120));
+        open(&groups, 1, 10);
+        assert!(matches!(groups.join(10, soon(0)), Some(Role::Member(_))));
+    }
+
+    #[test]
+    fn a_full_group_takes_no_more_members() {
+        let groups = Groups::new(4);
+        open(&groups, MAX_MEMBERS, 0);
+        assert!(groups.join(1, soon(60)).is_none(), "joined a full group");
+        open(&groups, 1, MAX_BYTES - 10);
+        assert!(
+            groups.join(11, soon(60)).is_none(),
+            "joined past the byte budget"
+        );
+        assert!(matches!(groups.join(10, soon(0)), Some(Role::Member(_))));
+        groups.set_phase(Phase::Committing);
+        assert!(
+            groups.join(1, soon(60)).is_none(),
+            "joined a committing group"
+        );
+        groups.set_phase(Phase::Idle);
+        assert!(matches!(groups.join(1, soon(0)), Some(Role::Leader)));
+    }
+
+    #[test]
+    fn a_stalled_leader_turns_writers_away_beyond_the_bound() {
+        let groups = &Groups::new(4); // at most one writer waits while stalled
+        assert!(matches!(groups.join(0, soon(0)), Some(Role::Leader)));
+        groups.set_phase(Phase::Starting {
+            since: Instant::now() - STALLED_AFTER,
+        });
+        std::thread::scope(|s| {
+            let late = soon(5000);
+            let waiters: Vec<_> = (0..3)
+                .map(|_| s.spawn(move || groups.join(0, late).is_some()))
+                .collect();
+            // The two writers beyond the bound give up at once; the third waits for the group.
+            while waiters.iter().filter(|w| w.is_finished()).count() < 2 {
+                std::thread::yield_now();
+            }
+            open(groups, 1, 0);
+            let got: Vec<bool> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
+            assert_eq!(got.iter().filter(|g| !**g).count(), 2, "{got:?}");
+        });
+    }
+
+    #[test]
+    fn group_sizes_fall_in_their_buckets() {
+        let groups = Groups::new(4);
+        groups.sizes[bucket(3)].fetch_add(2, Ordering::Relaxed);
+        assert_eq!(
+            groups.describe_sizes(),
+            "1: 0, 2: 0, 3-4: 2, 5-8: 0, 9-16: 0, 17-32: 0, 33-64: 0"
+        );
+        assert_eq!(bucket(1), 0);
+        assert_eq!(bucket(2), 1);
+        assert_eq!(bucket(3), 2);
+        assert_eq!(bucket(16), 4);
+        assert_eq!(bucket(17), 5);
+        assert_eq!(bucket(MAX_MEMBERS), SIZE_BUCKETS.len() - 1);
+    }
+}

@@ -1,0 +1,116 @@
+//! Group commit: concurrent writes share commits, and each stays its own atomic unit.
+
+use crate::common::{seed, Client, Server};
+use serde_json::{json, Value};
+use std::sync::{Arc, Barrier};
+
+const WRITERS: usize = 16;
+const ROUNDS: usize = 20;
+
+/// What one writer sends in one round, and what must come of it.
+enum Send {
+    /// A new item: created.
+    Fresh(i64),
+    /// An id that exists: `400 RECORD_NOT_UNIQUE`, the stored item unchanged.
+    Duplicate(i64),
+    /// A batch of new ids that ends with one that exists: refused whole.
+    SpoiledBatch(Vec<i64>),
+}
+
+fn plan(writer: usize, round: usize) -> Send {
+    let fresh = (1000 + writer * 100 + round) as i64;
+    match (writer + round) % 3 {
+        0 => Send::Fresh(fresh),
+        1 => Send::Duplicate(1 + (writer % 8) as i64),
+        _ => Send::SpoiledBatch(vec![fresh, fresh + 50_000, 1 + (round % 8) as i64]),
+    }
+}
+
+/// The group sizes and undone counts of the server's `group commit` debug lines.
+fn groups_logged(stderr: &str) -> Vec<(usize, usize)> {
+    stderr
+        .lines()
+        .filter_map(|line| {
+            let rest = line.split("group commit: ").nth(1)?;
+            let mut words = rest.split_whitespace();
+            let count = words.next()?.parse().ok()?;
+            let undone = words.nth(1)?.parse().ok()?;
+            Some((count, undone))
+        })
+        .collect()
+}
+
+#[test]
+fn concurrent_writes_share_commits_and_each_fails_alone() {
+    let mut s = Server::start_logging("info,directus::api::group=debug", &["--workers", "20"]);
+    let existing: Vec<Value> = (1..=8).map(|id| json!({"id": id, "v": "old"})).collect();
+    seed(&s, "a", &Value::from(existing).to_string());
+    let before = crate::common::snapshot(&s.db());
+
+    let start = Arc::new(Barrier::new(WRITERS));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (start, addr) = (start.clone(), s.addr);
+            std::thread::spawn(move || {
+                let mut c = Client::connect(addr);
+                start.wait();
+                for round in 0..ROUNDS {
+                    let json = [("Content-Type", "application/json")];
+                    let (body, want) = match plan(w, round) {
+                        Send::Fresh(id) => (json!({"id": id, "w": w}), 200),
+                        Send::Duplicate(id) => (json!({"id": id, "v": "new"}), 400),
+                        Send::SpoiledBatch(ids) => (
+                            Value::from(ids.iter().map(|id| json!({"id": id})).collect::<Vec<_>>()),
+                            400,
+                        ),
+                    };
+                    let r = c.send("POST", "/items/a", &json, Some(&body.to_string()));
+                    assert_eq!(r.status, want, "writer {w} round {round}: {}", r.text());
+                    if want == 400 {
+                        assert_eq!(r.code(), "RECORD_NOT_UNIQUE");
+                    } else {
+                        assert_eq!(r.data()["w"], w);
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+
+    // Every fresh item is there, no item of a refused batch is, and no existing item changed.
+    let present: std::collections::HashSet<i64> = s
+        .get("/items/a?fields=id&limit=-1")
+        .ids()
+        .into_iter()
+        .collect();
+    for w in 0..WRITERS {
+        for round in 0..ROUNDS {
+            match plan(w, round) {
+                Send::Fresh(id) => assert!(present.contains(&id), "lost {id}"),
+                Send::SpoiledBatch(ids) => {
+                    for id in &ids[..2] {
+                        assert!(!present.contains(id), "half a refused batch: {id}");
+                    }
+                }
+                Send::Duplicate(_) => {}
+            }
+        }
+    }
+    let after = crate::common::snapshot(&s.db());
+    let old: Vec<_> = after.iter().filter(|(_, id, _)| *id <= 8).collect();
+    assert_eq!(old, before.iter().collect::<Vec<_>>());
+
+    assert!(s.terminate().success());
+    let groups = groups_logged(&s.stderr());
+    let writes: usize = groups.iter().map(|(n, _)| n).sum();
+    // Seeding made two writes; the refused ones are in groups too.
+    assert_eq!(writes, 2 + WRITERS * ROUNDS, "{groups:?}");
+    assert!(
+        groups.iter().any(|&(n, undone)| undone >= 1 && undone < n),
+        "no commit held both a refused and a committed write: {groups:?}"
+    );
+    assert!(groups.len() < writes, "every write had a commit of its own");
+    assert!(s.stderr().contains("write groups committed, by size: "));
+}
