@@ -289,13 +289,11 @@ impl Groups {
             m.failed += usize::from(mine.is_err());
         }
         self.changed.notify_all();
-        if mine.is_err() {
-            // Undone already: nothing of it waits for the commit.
-            return mine;
-        }
+        // A failed write is undone already: nothing of it waits for the commit.
+        let value = mine?;
         loop {
             match outcome.get() {
-                Some(Ok(())) => return mine,
+                Some(Ok(())) => return Ok(value),
                 Some(Err(e)) => {
                     return Err(ApiError::Internal(format!(
                         "the write's group failed to commit: {e}"
