@@ -21,6 +21,7 @@ use super::App;
 use crate::error::ApiError;
 use crate::maintenance::NoticeCache;
 use crate::storage::{Storage, StorageError, Writer};
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
@@ -53,8 +54,13 @@ pub struct Groups {
 
 struct State {
     phase: Phase,
-    /// Writers waiting for a group to join or lead.
-    waiting: usize,
+    /// Writers waiting for a group, oldest first: their ticket and body size. A group takes
+    /// the ones that fit when it opens, so they need not be scheduled in time to join it.
+    queue: VecDeque<(u64, usize)>,
+    /// The last ticket handed out.
+    tickets: u64,
+    /// Waiting writers with a ticket up to this one were enrolled in the open group.
+    enrolled_through: u64,
 }
 
 enum Phase {
@@ -93,7 +99,9 @@ impl Groups {
         Groups {
             state: Mutex::new(State {
                 phase: Phase::Idle,
-                waiting: 0,
+                queue: VecDeque::new(),
+                tickets: 0,
+                enrolled_through: 0,
             }),
             changed: Condvar::new(),
             writer: Mutex::new(None),
@@ -157,36 +165,64 @@ impl Groups {
     /// happen by `deadline`, or at once when the leader is stalled and enough writers wait.
     fn join(&self, bytes: usize, deadline: Instant) -> Option<Role> {
         let mut state = self.state();
-        state.waiting += 1;
-        let role = loop {
-            let stalled = match &mut state.phase {
-                Phase::Idle => {
-                    state.phase = Phase::Starting {
-                        since: Instant::now(),
-                    };
-                    break Some(Role::Leader);
+        if let Some(role) = state.enter(bytes) {
+            return Some(role);
+        }
+        state.tickets += 1;
+        let ticket = state.tickets;
+        state.queue.push_back((ticket, bytes));
+        loop {
+            if ticket <= state.enrolled_through {
+                // Taken into the open group when it opened (`open_group`).
+                if let Phase::Open(m) = &state.phase {
+                    return Some(Role::Member(m.outcome.clone()));
                 }
-                Phase::Open(m) if m.count < MAX_MEMBERS && m.bytes + bytes <= MAX_BYTES => {
-                    m.count += 1;
-                    m.running += 1;
-                    m.bytes += bytes;
-                    break Some(Role::Member(m.outcome.clone()));
-                }
-                Phase::Starting { since } => since.elapsed() >= STALLED_AFTER,
-                Phase::Open(_) | Phase::Committing => false,
-            };
+            }
+            if state.has_room(bytes) {
+                state.queue.retain(|(t, _)| *t != ticket);
+                return state.enter(bytes);
+            }
+            let stalled = matches!(state.phase,
+                Phase::Starting { since } if since.elapsed() >= STALLED_AFTER);
             let left = remaining(deadline);
-            if (stalled && state.waiting > self.max_waiting) || left.is_zero() {
-                break None;
+            if (stalled && state.queue.len() > self.max_waiting) || left.is_zero() {
+                state.queue.retain(|(t, _)| *t != ticket);
+                return None;
             }
             state = self
                 .changed
                 .wait_timeout(state, left.min(RECHECK))
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+        }
+    }
+
+    /// Opens the group (its transaction has begun): the leader and the waiting writers that
+    /// fit, oldest first.
+    fn open_group(&self, bytes: usize) -> Arc<Outcome> {
+        let outcome = Arc::new(Outcome::new());
+        let mut m = Members {
+            count: 1,
+            running: 1,
+            failed: 0,
+            bytes,
+            outcome: outcome.clone(),
         };
-        state.waiting -= 1;
-        role
+        let mut state = self.state();
+        while let Some(&(ticket, size)) = state.queue.front() {
+            if m.count >= MAX_MEMBERS || m.bytes + size > MAX_BYTES {
+                break;
+            }
+            state.queue.pop_front();
+            state.enrolled_through = ticket;
+            m.count += 1;
+            m.running += 1;
+            m.bytes += size;
+        }
+        state.phase = Phase::Open(m);
+        drop(state);
+        self.changed.notify_all();
+        outcome
     }
 
     /// Leads a group: lock, gate, own work, the members' work, one commit.
@@ -204,14 +240,7 @@ impl Groups {
             self.set_phase(Phase::Idle);
             return Err(e);
         }
-        let outcome = Arc::new(Outcome::new());
-        self.set_phase(Phase::Open(Members {
-            count: 1,
-            running: 1,
-            failed: 0,
-            bytes,
-            outcome: outcome.clone(),
-        }));
+        let outcome = self.open_group(bytes);
         let mine = run_part(&mut writer, work);
         drop(writer);
 
@@ -310,6 +339,36 @@ impl Groups {
     }
 }
 
+impl State {
+    /// True when a write of `bytes` can lead a group (there is none) or join the open one.
+    fn has_room(&self, bytes: usize) -> bool {
+        match &self.phase {
+            Phase::Idle => true,
+            Phase::Open(m) => m.count < MAX_MEMBERS && m.bytes + bytes <= MAX_BYTES,
+            Phase::Starting { .. } | Phase::Committing => false,
+        }
+    }
+
+    /// Leads a group when there is none, or joins the open one when it has room.
+    fn enter(&mut self, bytes: usize) -> Option<Role> {
+        match &mut self.phase {
+            Phase::Idle => {
+                self.phase = Phase::Starting {
+                    since: Instant::now(),
+                };
+                Some(Role::Leader)
+            }
+            Phase::Open(m) if m.count < MAX_MEMBERS && m.bytes + bytes <= MAX_BYTES => {
+                m.count += 1;
+                m.running += 1;
+                m.bytes += bytes;
+                Some(Role::Member(m.outcome.clone()))
+            }
+            Phase::Open(_) | Phase::Starting { .. } | Phase::Committing => None,
+        }
+    }
+}
+
 /// Runs one write's work as a savepoint of the open transaction. A panic in it becomes a 500
 /// for that write only (its savepoint is undone while unwinding); the group goes on.
 fn run_part<T>(
@@ -366,6 +425,30 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(120));
         open(&groups, 1, 10);
         assert!(matches!(groups.join(10, soon(0)), Some(Role::Member(_))));
+    }
+
+    #[test]
+    fn writers_waiting_when_a_group_opens_are_in_it() {
+        let groups = &Groups::new(8);
+        assert!(matches!(groups.join(0, soon(0)), Some(Role::Leader)));
+        std::thread::scope(|s| {
+            let waiters: Vec<_> = (0..3)
+                .map(|_| s.spawn(move || groups.join(10, soon(5000))))
+                .collect();
+            while groups.state().queue.len() < 3 {
+                std::thread::yield_now();
+            }
+            groups.open_group(0);
+            // Enrolled before any of them ran again: the leader waits for all three.
+            match &groups.state().phase {
+                Phase::Open(m) => assert_eq!((m.count, m.running, m.bytes), (4, 4, 30)),
+                _ => panic!("the group is not open"),
+            }
+            for w in waiters {
+                assert!(matches!(w.join().unwrap(), Some(Role::Member(_))));
+            }
+        });
+        assert!(groups.state().queue.is_empty());
     }
 
     #[test]
