@@ -7,7 +7,7 @@
 
 use super::App;
 use crate::error::ApiError;
-use crate::maintenance::NoticeCache;
+use crate::maintenance::{Digest, NoticeCache};
 use crate::storage::{Storage, StorageError, Writer};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -27,6 +27,9 @@ const QUEUE_RECHECK: Duration = Duration::from_millis(50);
 pub struct Session {
     open: Option<Opened>,
     notices: NoticeCache,
+    /// The digest of the current request's `X-Maintenance-Bypass`, set by `App::dispatch` at
+    /// the start of every request; the write gate compares it with the flag's.
+    pub(super) bypass: Option<Digest>,
 }
 
 struct Opened {
@@ -82,7 +85,7 @@ impl Session {
         // The gate: a fresh look at the flag now that the write lock is held. A drain that
         // set the flag before this point has either seen this transaction finish or will wait
         // for it; either way it rolls back here.
-        if let Some(notice) = app.maintenance(&mut self.notices) {
+        if let Some(notice) = app.write_gate(&mut self.notices, self.bypass.as_ref()) {
             log::info!("write rolled back: maintenance began while the request was in flight");
             return Err(ApiError::Maintenance(notice));
         }
