@@ -71,6 +71,14 @@ end
     return path
 
 
+def write_flag(path, content):
+    """Writes the maintenance flag as the CLI does: a temporary file renamed over the path."""
+    tmp = path + ".bench-tmp"
+    with open(tmp, "w") as f:
+        json.dump(content, f)
+    os.replace(tmp, path)
+
+
 def wrk(url, script=None, connections=CONNECTIONS):
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{DURATION}s", "--latency", "--timeout", "3s"]
     if script:
@@ -308,6 +316,9 @@ def main():
         ("POST /items/writes, one client", warn_url + "/items/writes", create, "c1"),
         ("PATCH /items/articles/1, one client", warn_url + "/items/articles/1", update, "c1"),
         ("503 (flag present)", warn_url + "/items/articles/1", None, "maintenance"),
+        # Read-only maintenance: a read served and a write declined (503) with the flag present.
+        ("GET /items/articles/1, read-only", warn_url + "/items/articles/1", None, "read-only"),
+        ("POST declined (503), read-only", warn_url + "/items/writes", create, "read-only"),
         ("GET /server/ping, access log on", info_url + "/server/ping", None, None),
         ("GET /items/articles/1, access log on", info_url + "/items/articles/1", None, None),
     ]
@@ -323,10 +334,12 @@ def main():
             time.sleep(IDLE_GAP)
             if mode == "maintenance":
                 open(flag, "w").close()
+            elif mode == "read-only":
+                write_flag(flag, {"mode": "read-only", "message": "Benchmark: read-only"})
             try:
                 r = wrk(url, script, 1 if mode == "c1" else CONNECTIONS)
             finally:
-                if mode == "maintenance":
+                if mode in ("maintenance", "read-only"):
                     os.remove(flag)
             results[name].append(r)
             print(f"  run {rep + 1}/{REPEATS} {name}: {r['rps']:,.0f} req/s, non-2xx {r['non2xx']} {r['errors']}", file=sys.stderr)

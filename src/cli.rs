@@ -7,7 +7,7 @@
 
 use crate::config;
 use crate::layout;
-use crate::maintenance::{self, FlagState, Notice};
+use crate::maintenance::{self, Digest, FlagState, Mode, Notice};
 use crate::record::{self, ServerRecord};
 use crate::storage::{self, DrainError};
 use serde_json::{json, Value};
@@ -19,7 +19,8 @@ use std::time::{Duration, Instant, SystemTime};
 /// The CLI's `--help` text.
 pub const USAGE: &str = "\
 Usage:
-  directus maintenance:on [--message TEXT] [--retry SECONDS] [--wait SECONDS]
+  directus maintenance:on [--read-only] [--bypass | --no-bypass] [--message TEXT]
+                          [--retry SECONDS] [--wait SECONDS]
   directus maintenance:off
   directus maintenance:status [--json]
   directus --help | --version
@@ -30,16 +31,32 @@ Global options (before or after the command):
                              found in ROOT/logs/servers/, else ROOT/data/directus.db)
 
 maintenance:on writes ROOT/logs/maintenance, then waits (up to --wait, default 30 s) until no
-write can still commit and checkpoints the WAL. status exits 0 when off, 3 when on, and lists
-the running servers.";
+write can still commit and checkpoints the WAL. Without --read-only every request gets the 503;
+with it, GET, HEAD and OPTIONS are still served and every other method gets the 503. --bypass
+makes a new secret, printed once: requests sending it as X-Maintenance-Bypass are served as if
+maintenance were off (writes included). An existing bypass is kept unless --bypass or
+--no-bypass is given. status exits 0 when off, 3 when on, and lists the running servers.";
 
 const DEFAULT_WAIT: Duration = Duration::from_secs(30);
+
+/// What `maintenance:on` does with the bypass secret.
+#[derive(Clone, Copy, PartialEq)]
+enum BypassChoice {
+    /// Keep the flag's (none if it has none or cannot be read).
+    Keep,
+    /// A new secret (`--bypass`).
+    New,
+    /// None (`--no-bypass`).
+    Remove,
+}
 
 enum Cmd {
     On {
         message: Option<String>,
         retry: Option<u64>,
         wait: Duration,
+        mode: Mode,
+        bypass: BypassChoice,
     },
     Off,
     Status {
@@ -90,6 +107,9 @@ fn parse(
     let retry = opt(&mut args, "--retry")?;
     let wait = opt(&mut args, "--wait")?;
     let json = args.contains("--json");
+    let read_only = args.contains("--read-only");
+    let new_bypass = args.contains("--bypass");
+    let no_bypass = args.contains("--no-bypass");
     let rest = args.finish();
     if let Some(flag) = rest.iter().find(|w| w.to_string_lossy().starts_with('-')) {
         return Err(format!("unknown option \"{}\"", flag.to_string_lossy()));
@@ -109,6 +129,12 @@ fn parse(
     let cmd = match command.as_str() {
         "maintenance:on" => {
             only_for("--json", json, &command)?;
+            let bypass = match (new_bypass, no_bypass) {
+                (true, true) => return Err("--bypass and --no-bypass exclude each other".into()),
+                (true, false) => BypassChoice::New,
+                (false, true) => BypassChoice::Remove,
+                (false, false) => BypassChoice::Keep,
+            };
             let retry = match retry {
                 None => None,
                 Some(r) => Some(r.parse::<u64>().map_err(|_| {
@@ -132,9 +158,18 @@ fn parse(
                 message,
                 retry,
                 wait,
+                mode: if read_only {
+                    Mode::ReadOnly
+                } else {
+                    Mode::Full
+                },
+                bypass,
             }
         }
         "maintenance:off" | "maintenance:status" => {
+            only_for("--read-only", read_only, &command)?;
+            only_for("--bypass", new_bypass, &command)?;
+            only_for("--no-bypass", no_bypass, &command)?;
             only_for("--message", message.is_some(), &command)?;
             only_for("--retry", retry.is_some(), &command)?;
             only_for("--wait", wait.is_some(), &command)?;
@@ -158,7 +193,17 @@ fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             message,
             retry,
             wait,
-        } => on(&cli, &flag, message.clone(), *retry, *wait, out, err),
+            mode,
+            bypass,
+        } => {
+            let asked = Asked {
+                message: message.clone(),
+                retry: *retry,
+                mode: *mode,
+                bypass: *bypass,
+            };
+            on(&cli, &flag, asked, *wait, out, err)
+        }
         Cmd::Off => match maintenance::remove_flag(&flag) {
             Ok(true) => {
                 let _ = writeln!(out, "Maintenance mode is off. Removed {}", flag.display());
@@ -240,11 +285,14 @@ fn status(
             "message": if on { notice.custom_message().map(Value::from) } else { None },
             "retry_after": if on { notice.retry_after() } else { None },
             "since": if on { notice.since().map(Value::from) } else { None },
+            "mode": if on { Some(notice.mode().name()) } else { None },
+            "bypass": on && notice.bypass().is_some(),
             "servers": listed,
         });
         let _ = writeln!(out, "{value}");
     } else if on {
         let _ = writeln!(out, "Maintenance mode is on. Flag: {}", flag.display());
+        let _ = writeln!(out, "  mode:    {}", mode_line(notice.mode()));
         let _ = writeln!(
             out,
             "  since:   {}",
@@ -256,6 +304,7 @@ fn status(
             None => writeln!(out, "  retry:   (not set)"),
         }
         .ok();
+        let _ = writeln!(out, "  bypass:  {}", bypass_line(notice.bypass()));
     } else {
         let _ = writeln!(
             out,
@@ -289,11 +338,32 @@ fn status(
     }
 }
 
+/// What `maintenance:on` was asked for.
+struct Asked {
+    message: Option<String>,
+    retry: Option<u64>,
+    mode: Mode,
+    bypass: BypassChoice,
+}
+
+fn mode_line(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Full => "full (every request gets the 503)",
+        Mode::ReadOnly => "read-only (GET, HEAD and OPTIONS are served; writes get the 503)",
+    }
+}
+
+fn bypass_line(bypass: Option<Digest>) -> &'static str {
+    match bypass {
+        Some(_) => "set (requests with the header X-Maintenance-Bypass: <secret> are served)",
+        None => "none",
+    }
+}
+
 fn on(
     cli: &Cli,
     flag: &Path,
-    message: Option<String>,
-    retry: Option<u64>,
+    asked: Asked,
     wait: Duration,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -304,28 +374,52 @@ fn on(
         FlagState::On(meta) => maintenance::read_notice(flag, meta),
         _ => Notice::default(),
     };
+    let is_plain_file = matches!(&existing, FlagState::On(m) if m.file_type().is_file());
+    let write_needed = !was_on || is_plain_file;
+    // The secret is made only when it can be stored, and shown only once it is.
+    let secret = match asked.bypass {
+        BypassChoice::New if write_needed => match maintenance::new_secret() {
+            Ok(secret) => Some(secret),
+            Err(e) => {
+                let _ = writeln!(err, "directus: cannot make a bypass secret: {e}");
+                return 1;
+            }
+        },
+        _ => None,
+    };
+    let bypass = match asked.bypass {
+        BypassChoice::Keep => previous.bypass(),
+        BypassChoice::New => secret.as_deref().map(Digest::of),
+        BypassChoice::Remove => None,
+    };
     let notice = Notice::new(
-        message.or_else(|| previous.custom_message().map(str::to_string)),
-        retry.or(previous.retry_after()),
+        asked
+            .message
+            .or_else(|| previous.custom_message().map(str::to_string)),
+        asked.retry.or(previous.retry_after()),
         Some(
             previous
                 .since()
                 .map(str::to_string)
                 .unwrap_or_else(|| maintenance::rfc3339(SystemTime::now())),
         ),
-    );
-    let is_plain_file = matches!(&existing, FlagState::On(m) if m.file_type().is_file());
-    let write_needed = !was_on || is_plain_file;
+    )
+    .with(asked.mode, bypass);
+    let mut written = false;
     if write_needed {
-        if let Err(e) = maintenance::write_flag(flag, &notice) {
-            let _ = writeln!(err, "directus: cannot write {}: {e}", flag.display());
-            if !maintenance::probe(flag).is_on() {
-                return 1;
+        match maintenance::write_flag(flag, &notice) {
+            Ok(()) => written = true,
+            Err(e) => {
+                let _ = writeln!(err, "directus: cannot write {}: {e}", flag.display());
+                if !maintenance::probe(flag).is_on() {
+                    return 1;
+                }
+                let _ = writeln!(
+                    err,
+                    "directus: the flag path exists, so maintenance is on regardless (full, no \
+                     bypass)"
+                );
             }
-            let _ = writeln!(
-                err,
-                "directus: the flag path exists, so maintenance is on regardless"
-            );
         }
     }
     if was_on {
@@ -337,14 +431,32 @@ fn on(
         if !write_needed {
             let _ = writeln!(
                 out,
-                "  (the flag is not a regular file, so its message was left as it is)"
+                "  (the flag is not a regular file, so it was left as it is: it means full \
+                 maintenance, with the default message and no bypass)"
             );
         } else {
+            if previous.mode() != asked.mode {
+                let _ = writeln!(out, "  switched from {} to {}", previous.mode(), asked.mode);
+            }
             let _ = writeln!(out, "  message: {}", notice.message());
         }
     } else {
         let _ = writeln!(out, "Maintenance mode is on. Flag: {}", flag.display());
         let _ = writeln!(out, "  message: {}", notice.message());
+    }
+    if written {
+        let _ = writeln!(out, "  mode:    {}", mode_line(notice.mode()));
+        let _ = writeln!(out, "  bypass:  {}", bypass_line(notice.bypass()));
+        if let Some(secret) = &secret {
+            // Printed once, on its own line; only its SHA-256 is in the flag.
+            let _ = writeln!(out, "bypass secret: {secret}");
+        }
+    } else if asked.mode == Mode::ReadOnly || asked.bypass == BypassChoice::New {
+        let _ = writeln!(
+            err,
+            "directus: the flag could not be written, so read-only mode and the bypass are not \
+             in effect"
+        );
     }
 
     let live = live_servers(&cli.root, err);

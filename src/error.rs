@@ -119,12 +119,12 @@ impl ApiError {
     }
 }
 
-/// The maintenance envelope: the notice's message, `reason`, and `retry_after`/`since` when the
-/// flag holds them.
+/// The maintenance envelope: the notice's message, `reason` (`maintenance`, or `read_only` in
+/// read-only mode), and `retry_after`/`since` when the flag holds them.
 fn maintenance_body(notice: &Notice, code: &str) -> Vec<u8> {
     let mut extensions = Map::new();
     extensions.insert("code".into(), Value::from(code));
-    extensions.insert("reason".into(), Value::from("maintenance"));
+    extensions.insert("reason".into(), Value::from(notice.mode().reason()));
     if let Some(secs) = notice.retry_after() {
         extensions.insert("retry_after".into(), Value::from(secs));
     }

@@ -430,6 +430,9 @@ fn serve(
     // `handle` turns a panic in a handler into a 500 for this request only.
     let response = app.handle(session, &request, &mut body, &request_id);
     let status = response.status;
+    // Marks a request let through maintenance by the bypass secret; the secret (a header) is
+    // never part of the line.
+    let bypassed = if response.bypassed { " bypassed" } else { "" };
     // tiny_http drains an unread body when the request is dropped, allocating the whole declared
     // length at once: a huge `Content-Length` aborts the process. Such requests, those whose
     // framing cannot be trusted, and those whose body could not be read whole in time, are
@@ -448,7 +451,7 @@ fn serve(
         rq.respond(to_tiny(response))
     };
     log::info!(
-        "{} {} {} {:.3}ms {}",
+        "{} {} {} {:.3}ms {}{bypassed}",
         request.method,
         request.path,
         status,

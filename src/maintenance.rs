@@ -2,11 +2,15 @@
 //!
 //! The flag exists ⇔ maintenance is on, whatever it holds. This module owns the existence check
 //! (one `symlink_metadata`, never cached, failing closed), the optional JSON content (read without
-//! blocking and without bound problems, cached by file identity), the atomic write and the
+//! blocking and without bound problems, cached by file identity): the operator's message, the
+//! mode (full or read-only) and the SHA-256 of the bypass secret; the secret itself (made from
+//! the OS's randomness, compared as a digest in constant time), the atomic write and the
 //! removal, and the server's record of the transitions it has observed.
-//! It must not touch the database or the network.
+//! It must not touch the database or the network. Content that cannot be read always means the
+//! strictest answer: full maintenance, no bypass.
 
 use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -21,6 +25,113 @@ pub const DEFAULT_MESSAGE: &str =
 
 /// Flag content larger than this is not read: the notice falls back on its defaults.
 const MAX_FLAG_BYTES: u64 = 64 * 1024;
+
+/// Bytes of OS randomness in a bypass secret: 160 bits, above the 128 the contract asks for.
+const SECRET_BYTES: usize = 20;
+
+/// Which maintenance the flag asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Every request but the exemptions gets the 503 (also: any content that is not read-only).
+    #[default]
+    Full,
+    /// `GET`, `HEAD` and `OPTIONS` are served; every other method gets the 503.
+    ReadOnly,
+}
+
+impl Mode {
+    /// The name the flag, the CLI and the log use: `full` or `read-only`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Full => "full",
+            Mode::ReadOnly => "read-only",
+        }
+    }
+
+    /// The `reason` of the 503's extensions.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Mode::Full => "maintenance",
+            Mode::ReadOnly => "read_only",
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The SHA-256 of a bypass secret. Only this is stored (in the flag) or kept (per request);
+/// its `Debug` never shows the bytes, so it cannot reach a log by accident.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Digest([u8; 32]);
+
+impl std::fmt::Debug for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Digest(..)")
+    }
+}
+
+impl Digest {
+    /// The digest of a secret as a client sends it (surrounding blanks ignored).
+    pub fn of(secret: &str) -> Digest {
+        Digest(Sha256::digest(secret.trim().as_bytes()).into())
+    }
+
+    /// From the flag's `bypass_sha256`: exactly 64 hex digits, else `None` (no bypass).
+    pub fn from_hex(text: &str) -> Option<Digest> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in bytes.chunks_exact(2).enumerate() {
+            let hi = char::from(pair[0]).to_digit(16)?;
+            let lo = char::from(pair[1]).to_digit(16)?;
+            out[i] = (hi * 16 + lo) as u8;
+        }
+        Some(Digest(out))
+    }
+
+    /// Lower-case hex, as the flag stores it.
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+
+    /// Compares two digests in constant time. Written by hand rather than with a crate: both
+    /// sides are always 32 bytes, so there is no length to hide, and folding every byte's XOR
+    /// before the one branch leaves no early exit whose timing would tell how many leading
+    /// bytes matched. (Even such a leak would give away bytes of a SHA-256, not of the secret.)
+    pub fn matches(&self, other: &Digest) -> bool {
+        let diff = self
+            .0
+            .iter()
+            .zip(other.0.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        std::hint::black_box(diff) == 0
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
+}
+
+/// A new bypass secret: `SECRET_BYTES` from the OS's random source, as lower-case hex (URL-safe,
+/// and safe in a header and a shell). The caller shows it once and stores only its `Digest`.
+pub fn new_secret() -> io::Result<String> {
+    let mut bytes = [0u8; SECRET_BYTES];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| io::Error::other(format!("no randomness from the OS: {e}")))?;
+    Ok(hex(&bytes))
+}
 
 /// What one look at the flag path found.
 #[derive(Debug)]
@@ -83,7 +194,8 @@ pub fn probe(path: &Path) -> FlagState {
     }
 }
 
-/// The operator's notice: what the flag may hold. Each field falls back on its own.
+/// The operator's notice: what the flag may hold (message, retry time, start, mode, bypass
+/// digest). Each field falls back on its own; the defaults are full maintenance, no bypass.
 ///
 /// Cheap to clone (shared), and it keeps the 503 body rendered from it, so a worker answering
 /// many requests during maintenance renders it once per flag content.
@@ -95,32 +207,60 @@ struct NoticeData {
     message: Option<String>,
     retry_after: Option<u64>,
     since: Option<String>,
+    mode: Mode,
+    bypass: Option<Digest>,
     rendered: OnceLock<Vec<u8>>,
 }
 
 impl PartialEq for Notice {
     fn eq(&self, other: &Notice) -> bool {
         let (a, b) = (&self.0, &other.0);
-        (&a.message, a.retry_after, &a.since) == (&b.message, b.retry_after, &b.since)
+        (&a.message, a.retry_after, &a.since, a.mode, a.bypass)
+            == (&b.message, b.retry_after, &b.since, b.mode, b.bypass)
     }
 }
 
 impl Notice {
-    /// A notice with the given fields.
+    /// A notice for full maintenance, without bypass, with the given fields.
     pub fn new(message: Option<String>, retry_after: Option<u64>, since: Option<String>) -> Notice {
         Notice(Arc::new(NoticeData {
             message,
             retry_after,
             since,
+            mode: Mode::Full,
+            bypass: None,
+            rendered: OnceLock::new(),
+        }))
+    }
+
+    /// The same notice in another mode and with another bypass digest.
+    pub fn with(&self, mode: Mode, bypass: Option<Digest>) -> Notice {
+        let d = &self.0;
+        Notice(Arc::new(NoticeData {
+            message: d.message.clone(),
+            retry_after: d.retry_after,
+            since: d.since.clone(),
+            mode,
+            bypass,
             rendered: OnceLock::new(),
         }))
     }
 
     /// Reads a notice from flag content; anything unusable means the defaults for that field.
+    /// Only `"mode":"read-only"` exactly is read-only, and only 64 hex digits in
+    /// `bypass_sha256` are a bypass: anything else fails closed to full maintenance, no bypass.
     pub fn parse(bytes: &[u8]) -> Notice {
         let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(bytes) else {
             return Notice::default();
         };
+        let mode = match map.get("mode").and_then(Value::as_str) {
+            Some("read-only") => Mode::ReadOnly,
+            _ => Mode::Full,
+        };
+        let bypass = map
+            .get("bypass_sha256")
+            .and_then(Value::as_str)
+            .and_then(Digest::from_hex);
         Notice::new(
             map.get("message")
                 .and_then(Value::as_str)
@@ -129,6 +269,7 @@ impl Notice {
             map.get("retry_after").and_then(Value::as_u64),
             map.get("since").and_then(Value::as_str).map(str::to_string),
         )
+        .with(mode, bypass)
     }
 
     /// The 503 body for this notice, rendered by `render` the first time it is asked for.
@@ -156,6 +297,25 @@ impl Notice {
         self.0.since.as_deref()
     }
 
+    /// Full or read-only.
+    pub fn mode(&self) -> Mode {
+        self.0.mode
+    }
+
+    /// The digest of the bypass secret, when the flag sets one.
+    pub fn bypass(&self) -> Option<Digest> {
+        self.0.bypass
+    }
+
+    /// True when `presented` (the digest of a request's `X-Maintenance-Bypass`) is this flag's
+    /// bypass secret. No bypass set, or none presented, is never a match.
+    pub fn admits(&self, presented: Option<&Digest>) -> bool {
+        match (&self.0.bypass, presented) {
+            (Some(stored), Some(given)) => stored.matches(given),
+            _ => false,
+        }
+    }
+
     /// The JSON object the CLI writes into the flag.
     pub fn to_json(&self) -> Value {
         let mut map = Map::new();
@@ -167,6 +327,10 @@ impl Notice {
         }
         if let Some(s) = &self.0.since {
             map.insert("since".into(), Value::from(s.as_str()));
+        }
+        map.insert("mode".into(), Value::from(self.0.mode.name()));
+        if let Some(d) = &self.0.bypass {
+            map.insert("bypass_sha256".into(), Value::from(d.to_hex()));
         }
         Value::Object(map)
     }
@@ -255,37 +419,63 @@ pub fn remove_flag(path: &Path) -> io::Result<bool> {
 
 /// The server's record of the maintenance state it has observed, shared by all workers.
 ///
-/// `epoch` counts observed transitions: odd means on. Workers reopen their database connection
-/// when the epoch moved since they opened it, so a database replaced during maintenance is the
-/// one served afterwards.
+/// `epoch` counts observed on/off transitions: odd means on. Workers reopen their database
+/// connection when the epoch moved since they opened it, so a database replaced during
+/// maintenance is the one served afterwards. A switch between full and read-only is a transition
+/// of its own (logged once) that leaves the epoch alone: maintenance did not end. The declined
+/// count runs from on to off, whatever the modes in between.
 #[derive(Default)]
 pub struct Observer {
-    epoch: AtomicU64,
+    /// `epoch << 1 | read_only`, in one word so that one compare-and-swap moves both.
+    state: AtomicU64,
     declined: AtomicU64,
 }
 
 impl Observer {
-    /// Records what a request (or the watcher) saw; logs a transition once. Returns the epoch.
-    pub fn observe(&self, on: bool, notice: impl FnOnce() -> Notice) -> u64 {
-        let mut current = self.epoch.load(Ordering::Acquire);
+    /// Records what a request (or the watcher) saw, `None` for off; logs a transition once.
+    /// Returns the epoch.
+    pub fn observe(&self, seen: Option<&Notice>) -> u64 {
+        let seen_mode = seen.map(Notice::mode);
+        let mut current = self.state.load(Ordering::Acquire);
         loop {
-            if (current & 1 == 1) == on {
-                return current;
+            let epoch = current >> 1;
+            let was = (epoch & 1 == 1).then_some(if current & 1 == 1 {
+                Mode::ReadOnly
+            } else {
+                Mode::Full
+            });
+            if was == seen_mode {
+                return epoch;
             }
-            match self.epoch.compare_exchange(
-                current,
-                current + 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
+            let next_epoch = if was.is_some() == seen_mode.is_some() {
+                epoch
+            } else {
+                epoch + 1
+            };
+            let next = next_epoch << 1 | u64::from(seen_mode == Some(Mode::ReadOnly));
+            match self
+                .state
+                .compare_exchange(current, next, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => {
-                    if on {
-                        log::warn!("maintenance on: \"{}\"", notice().message());
-                    } else {
-                        let declined = self.declined.swap(0, Ordering::AcqRel);
-                        log::warn!("maintenance off: {declined} requests declined while on");
+                    match (was, seen) {
+                        (None, Some(n)) if n.mode() == Mode::Full => {
+                            log::warn!("maintenance on: \"{}\"", n.message())
+                        }
+                        (None, Some(n)) => {
+                            log::warn!("maintenance on ({}): \"{}\"", n.mode(), n.message())
+                        }
+                        (Some(from), Some(n)) => log::warn!(
+                            "maintenance switched from {from} to {}: \"{}\"",
+                            n.mode(),
+                            n.message()
+                        ),
+                        (_, None) => {
+                            let declined = self.declined.swap(0, Ordering::AcqRel);
+                            log::warn!("maintenance off: {declined} requests declined while on");
+                        }
                     }
-                    return current + 1;
+                    return next_epoch;
                 }
                 Err(actual) => current = actual,
             }
@@ -299,7 +489,7 @@ impl Observer {
 
     /// The current epoch (odd: on).
     pub fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::Acquire)
+        self.state.load(Ordering::Acquire) >> 1
     }
 }
 
@@ -416,10 +606,123 @@ mod tests {
     #[test]
     fn observer_counts_transitions_once() {
         let o = Observer::default();
-        assert_eq!(o.observe(false, Notice::default), 0);
-        assert_eq!(o.observe(true, Notice::default), 1);
-        assert_eq!(o.observe(true, Notice::default), 1);
-        assert_eq!(o.observe(false, Notice::default), 2);
+        let full = Notice::default();
+        let read_only = full.with(Mode::ReadOnly, None);
+        assert_eq!(o.observe(None), 0);
+        assert_eq!(o.observe(Some(&full)), 1);
+        assert_eq!(o.observe(Some(&full)), 1);
+        assert_eq!(o.observe(None), 2);
+        // A switch of mode is not the end of maintenance: the epoch stays odd and unmoved.
+        assert_eq!(o.observe(Some(&read_only)), 3);
+        assert_eq!(o.observe(Some(&full)), 3);
+        assert_eq!(o.observe(Some(&read_only)), 3);
+        assert_eq!(o.epoch(), 3);
+        assert_eq!(o.observe(None), 4);
+    }
+
+    #[test]
+    fn parses_mode_and_bypass() {
+        let digest = Digest::of("s3cret");
+        let text = format!(
+            r#"{{"message":"Backup","mode":"read-only","bypass_sha256":"{}"}}"#,
+            digest.to_hex()
+        );
+        let n = Notice::parse(text.as_bytes());
+        assert_eq!(n.mode(), Mode::ReadOnly);
+        assert_eq!(n.message(), "Backup");
+        assert!(n.admits(Some(&Digest::of("s3cret"))));
+        assert!(n.admits(Some(&Digest::of(" s3cret "))));
+        assert!(!n.admits(Some(&Digest::of("s3cret2"))));
+        assert!(!n.admits(None));
+        // The upper-case spelling of the same digest is the same digest.
+        let upper = text.replace(&digest.to_hex(), &digest.to_hex().to_uppercase());
+        assert!(Notice::parse(upper.as_bytes()).admits(Some(&digest)));
+    }
+
+    #[test]
+    fn anything_but_read_only_is_full_and_bad_digests_are_no_bypass() {
+        for content in [
+            &b""[..],
+            b"garbage",
+            b"\xff\xfe",
+            br#"{"mode":"readonly"}"#,
+            br#"{"mode":"READ-ONLY"}"#,
+            br#"{"mode":true}"#,
+            br#"{"mode":["read-only"]}"#,
+            br#"{"mode":"full"}"#,
+            br#"{"mode":"read-only""#,
+            br#"["read-only"]"#,
+        ] {
+            let n = Notice::parse(content);
+            assert_eq!(
+                n.mode(),
+                Mode::Full,
+                "{:?}",
+                String::from_utf8_lossy(content)
+            );
+        }
+        let good = Digest::of("x").to_hex();
+        for bad in [
+            String::new(),
+            good[..63].to_string(),
+            format!("{good}0"),
+            format!("{}g", &good[..63]),
+            format!("{}é", &good[..62]),
+        ] {
+            let text = serde_json::json!({"mode": "read-only", "bypass_sha256": bad}).to_string();
+            let n = Notice::parse(text.as_bytes());
+            assert_eq!(n.bypass(), None, "{bad:?}");
+            assert_eq!(
+                n.mode(),
+                Mode::ReadOnly,
+                "{bad:?}: the mode stands on its own"
+            );
+        }
+        let n = Notice::parse(br#"{"bypass_sha256":7}"#);
+        assert_eq!((n.mode(), n.bypass()), (Mode::Full, None));
+    }
+
+    #[test]
+    fn round_trips_mode_and_bypass_through_the_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let flag = flag_path(dir.path());
+        let digest = Digest::of("abc");
+        let notice = Notice::new(Some("m".into()), None, None).with(Mode::ReadOnly, Some(digest));
+        write_flag(&flag, &notice).unwrap();
+        let text = fs::read_to_string(&flag).unwrap();
+        assert!(
+            !text.contains("\"abc\""),
+            "the secret itself is stored: {text}"
+        );
+        assert!(text.contains(&digest.to_hex()), "{text}");
+        let FlagState::On(meta) = probe(&flag) else {
+            panic!("flag not on after write")
+        };
+        assert_eq!(read_notice(&flag, &meta), notice);
+    }
+
+    #[test]
+    fn secrets_are_fresh_long_and_url_safe() {
+        let a = new_secret().unwrap();
+        let b = new_secret().unwrap();
+        assert_ne!(a, b);
+        assert!(a.len() * 4 >= 128, "{a}");
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_eq!(format!("{:?}", Digest::of(&a)), "Digest(..)");
+    }
+
+    #[test]
+    fn digests_compare_by_every_byte() {
+        let a = Digest::of("one");
+        assert!(a.matches(&Digest::of("one")));
+        let mut last = a;
+        last.0[31] ^= 1;
+        assert!(!a.matches(&last));
+        let mut first = a;
+        first.0[0] ^= 0x80;
+        assert!(!a.matches(&first));
     }
 
     #[test]

@@ -235,8 +235,7 @@ fn watch(app: &App, watching: &AtomicBool) {
     let mut notices = NoticeCache::default();
     while watching.load(Ordering::SeqCst) {
         let notice = maintenance::check(&app.flag, &mut notices).notice();
-        app.observer
-            .observe(notice.is_some(), || notice.clone().unwrap_or_default());
+        app.observer.observe(notice.as_ref());
         std::thread::sleep(WATCH_INTERVAL);
     }
 }

@@ -89,6 +89,9 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
+    /// The request got past maintenance by the bypass secret: the access line says so. Not
+    /// sent to the client.
+    pub bypassed: bool,
 }
 
 impl Response {
@@ -98,6 +101,7 @@ impl Response {
             status,
             headers: Vec::new(),
             body: Vec::new(),
+            bypassed: false,
         }
     }
 

@@ -19,7 +19,7 @@
 use super::session::{self, Opened};
 use super::App;
 use crate::error::ApiError;
-use crate::maintenance::NoticeCache;
+use crate::maintenance::{Digest, Notice, NoticeCache};
 use crate::storage::{Storage, StorageError, Writer};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -82,6 +82,9 @@ struct Members {
     /// Of those, the ones whose work failed (undone alone).
     failed: usize,
     bytes: usize,
+    /// The flag was up at the group's gate and the leader passed by its bypass secret: every
+    /// member passes the gate on its own (fresh check, its own secret) or is refused.
+    gated: bool,
     /// Set once the group's commit is over: `Ok` when it is durable.
     outcome: Arc<Outcome>,
 }
@@ -90,7 +93,8 @@ type Outcome = OnceLock<Result<(), String>>;
 
 enum Role {
     Leader,
-    Member(Arc<Outcome>),
+    /// In the open group: its outcome, and whether the flag was up at its gate.
+    Member(Arc<Outcome>, bool),
 }
 
 impl Groups {
@@ -111,19 +115,24 @@ impl Groups {
     }
 
     /// Runs `work` as one atomic part of a write transaction, behind the maintenance gate, and
-    /// returns once that transaction is durable. `bytes` is the request body's size.
+    /// returns once that transaction is durable. `bypass` is the digest of the secret the
+    /// request presented, `bytes` the size of its body.
     pub fn write<T>(
         &self,
         app: &App,
         notices: &mut NoticeCache,
+        bypass: Option<&Digest>,
         bytes: usize,
         work: impl FnOnce(&Writer) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         let deadline = Instant::now() + WRITE_DEADLINE;
         match self.join(bytes, deadline) {
             None => Err(app.busy(notices, "no turn to write")),
-            Some(Role::Leader) => self.lead(app, notices, bytes, deadline, work),
-            Some(Role::Member(outcome)) => self.follow(&outcome, work),
+            Some(Role::Leader) => self.lead(app, notices, bypass, bytes, deadline, work),
+            Some(Role::Member(outcome, gated)) => {
+                let gate = gated.then(|| app.write_gate(notices, bypass)).flatten();
+                self.follow(&outcome, gate, work)
+            }
         }
     }
 
@@ -146,6 +155,15 @@ impl Groups {
             low = top + 1;
         }
         parts.join(", ")
+    }
+
+    /// How many writes the open group holds (0 when none is open).
+    #[cfg(test)]
+    pub(super) fn open_count(&self) -> usize {
+        match &self.state().phase {
+            Phase::Open(m) => m.count,
+            _ => 0,
+        }
     }
 
     /// Closes the writer connection (the next write opens it again).
@@ -175,7 +193,7 @@ impl Groups {
             if ticket <= state.enrolled_through {
                 // Taken into the open group when it opened (`open_group`).
                 if let Phase::Open(m) = &state.phase {
-                    return Some(Role::Member(m.outcome.clone()));
+                    return Some(Role::Member(m.outcome.clone(), m.gated));
                 }
             }
             if state.has_room(bytes) {
@@ -199,13 +217,14 @@ impl Groups {
 
     /// Opens the group (its transaction has begun): the leader and the waiting writers that
     /// fit, oldest first.
-    fn open_group(&self, bytes: usize) -> Arc<Outcome> {
+    fn open_group(&self, bytes: usize, gated: bool) -> Arc<Outcome> {
         let outcome = Arc::new(Outcome::new());
         let mut m = Members {
             count: 1,
             running: 1,
             failed: 0,
             bytes,
+            gated,
             outcome: outcome.clone(),
         };
         let mut state = self.state();
@@ -230,17 +249,21 @@ impl Groups {
         &self,
         app: &App,
         notices: &mut NoticeCache,
+        bypass: Option<&Digest>,
         bytes: usize,
         deadline: Instant,
         work: impl FnOnce(&Writer) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         let mut writer = self.writer();
-        if let Err(e) = self.open_transaction(app, notices, &mut writer, deadline) {
-            drop(writer);
-            self.set_phase(Phase::Idle);
-            return Err(e);
-        }
-        let outcome = self.open_group(bytes);
+        let gated = match self.open_transaction(app, notices, bypass, &mut writer, deadline) {
+            Ok(gated) => gated,
+            Err(e) => {
+                drop(writer);
+                self.set_phase(Phase::Idle);
+                return Err(e);
+            }
+        };
+        let outcome = self.open_group(bytes, gated);
         let mine = run_part(&mut writer, work);
         drop(writer);
 
@@ -279,14 +302,16 @@ impl Groups {
         }
     }
 
-    /// Opens the group's transaction on the writer connection, behind the maintenance gate.
+    /// Opens the group's transaction on the writer connection, behind the maintenance gate;
+    /// true when the flag is up and the leader passed it by its bypass secret.
     fn open_transaction(
         &self,
         app: &App,
         notices: &mut NoticeCache,
+        bypass: Option<&Digest>,
         writer: &mut Option<Opened>,
         deadline: Instant,
-    ) -> Result<(), ApiError> {
+    ) -> Result<bool, ApiError> {
         let storage = session::connection(writer, app)?;
         log::debug!("waiting for the write lock");
         match storage.begin(remaining(deadline)) {
@@ -296,22 +321,33 @@ impl Groups {
         }
         // The gate: a fresh look at the flag now that the write lock is held. A drain that set
         // the flag before this point has either seen this transaction finish or will wait for
-        // it; either way nothing of this group commits.
-        if let Some(notice) = app.maintenance(notices) {
-            storage.rollback();
-            log::info!("write rolled back: maintenance began while the request was in flight");
-            return Err(ApiError::Maintenance(notice));
+        // it; either way nothing of this group commits without the bypass secret.
+        let Some(notice) = app.maintenance(notices) else {
+            return Ok(false);
+        };
+        if notice.admits(bypass) {
+            return Ok(true);
         }
-        Ok(())
+        storage.rollback();
+        log::info!("write rolled back: maintenance began while the request was in flight");
+        Err(ApiError::Maintenance(notice))
     }
 
-    /// Runs a member's work in the open group, then waits for the group's commit.
+    /// Runs a member's work in the open group (unless `gate` closed it to this write), then
+    /// waits for the group's commit.
     fn follow<T>(
         &self,
         outcome: &Outcome,
+        gate: Option<Notice>,
         work: impl FnOnce(&Writer) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        let mine = run_part(&mut self.writer(), work);
+        let mine = match gate {
+            Some(notice) => {
+                log::info!("write refused: maintenance is on and it has no bypass secret");
+                Err(ApiError::Maintenance(notice))
+            }
+            None => run_part(&mut self.writer(), work),
+        };
         let mut state = self.state();
         if let Phase::Open(m) = &mut state.phase {
             m.running -= 1;
@@ -362,7 +398,7 @@ impl State {
                 m.count += 1;
                 m.running += 1;
                 m.bytes += bytes;
-                Some(Role::Member(m.outcome.clone()))
+                Some(Role::Member(m.outcome.clone(), m.gated))
             }
             Phase::Open(_) | Phase::Starting { .. } | Phase::Committing => None,
         }
@@ -387,7 +423,7 @@ fn run_part<T>(
 }
 
 /// The histogram bucket of a group of `count` writes.
-fn bucket(count: usize) -> usize {
+pub(super) fn bucket(count: usize) -> usize {
     SIZE_BUCKETS
         .iter()
         .position(|&top| count <= top)
@@ -412,6 +448,7 @@ mod tests {
             running: count,
             failed: 0,
             bytes,
+            gated: false,
             outcome: Arc::new(Outcome::new()),
         }));
     }
@@ -424,7 +461,7 @@ mod tests {
         assert!(groups.join(10, soon(120)).is_none(), "two leaders at once");
         assert!(started.elapsed() >= Duration::from_millis(120));
         open(&groups, 1, 10);
-        assert!(matches!(groups.join(10, soon(0)), Some(Role::Member(_))));
+        assert!(matches!(groups.join(10, soon(0)), Some(Role::Member(..))));
     }
 
     #[test]
@@ -438,14 +475,14 @@ mod tests {
             while groups.state().queue.len() < 3 {
                 std::thread::yield_now();
             }
-            groups.open_group(0);
+            groups.open_group(0, false);
             // Enrolled before any of them ran again: the leader waits for all three.
             match &groups.state().phase {
                 Phase::Open(m) => assert_eq!((m.count, m.running, m.bytes), (4, 4, 30)),
                 _ => panic!("the group is not open"),
             }
             for w in waiters {
-                assert!(matches!(w.join().unwrap(), Some(Role::Member(_))));
+                assert!(matches!(w.join().unwrap(), Some(Role::Member(..))));
             }
         });
         assert!(groups.state().queue.is_empty());
@@ -461,7 +498,7 @@ mod tests {
             groups.join(11, soon(60)).is_none(),
             "joined past the byte budget"
         );
-        assert!(matches!(groups.join(10, soon(0)), Some(Role::Member(_))));
+        assert!(matches!(groups.join(10, soon(0)), Some(Role::Member(..))));
         groups.set_phase(Phase::Committing);
         assert!(
             groups.join(1, soon(60)).is_none(),

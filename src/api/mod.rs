@@ -3,8 +3,11 @@
 //! `App::dispatch` only orders the checks, first match wins (SPEC §4): maintenance 503 → CORS
 //! preflight → wrong token 401 → unknown route 404 → wrong method 405 → missing token 403 →
 //! 415 → 413 → unknown collection or item 403 → 400. The maintenance check is one `lstat` and
-//! comes before routing, auth, body reading and any database access. The handlers live in
-//! `collections` and `items`; they never see tiny_http and never write SQL.
+//! comes before routing, auth, body reading and any database access. In read-only mode it lets
+//! `GET`, `HEAD` and `OPTIONS` through; a request carrying the flag's bypass secret
+//! (`X-Maintenance-Bypass`) goes through in either mode, and its writes pass the write gate
+//! (`App::write_gate`). The handlers live in `collections` and `items`; they never see
+//! tiny_http and never write SQL.
 
 mod auth;
 mod body;
@@ -21,13 +24,26 @@ pub use session::Session;
 
 use crate::config::ServerConfig;
 use crate::error::ApiError;
-use crate::maintenance::{self, Check, Notice, NoticeCache, Observer};
+use crate::maintenance::{self, Check, Digest, Mode, Notice, NoticeCache, Observer};
 use crate::wire::{BodySource, Request, Response};
 use auth::Credentials;
 use group::Groups;
 use route::{Action, Decision, Method, Route};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
+
+/// The request header that carries the operator's bypass secret.
+const BYPASS_HEADER: &str = "x-maintenance-bypass";
+
+/// What the dispatcher's maintenance check decided for one request.
+enum Admission {
+    /// No maintenance, or read-only maintenance and a method that only reads.
+    Open,
+    /// The flag is up and the request carries its bypass secret: handled as if it were absent.
+    Bypassed,
+    /// The maintenance 503.
+    Closed(Notice),
+}
 
 /// State shared by all workers.
 pub struct App {
@@ -73,7 +89,10 @@ impl App {
         body: &mut dyn BodySource,
         request_id: &str,
     ) -> Response {
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.dispatch(session, req, body)));
+        let mut bypassed = false;
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            self.dispatch(session, req, body, &mut bypassed)
+        }));
         let result = outcome.unwrap_or_else(|_| {
             session.reset();
             Err(ApiError::Internal("the handler panicked".into()))
@@ -97,24 +116,32 @@ impl App {
             response.header("Vary", "Origin".into());
         }
         response.header("X-Request-Id", request_id.to_string());
+        response.bypassed = bypassed;
         response
     }
 
-    /// Orders the checks; see the module's documentation.
+    /// Orders the checks; see the module's documentation. Sets `bypassed` when the request got
+    /// past maintenance by its bypass secret (the access line says so).
     fn dispatch(
         &self,
         session: &mut Session,
         req: &Request,
         body: &mut dyn BodySource,
+        bypassed: &mut bool,
     ) -> Result<Response, ApiError> {
+        // Per request, before anything can fail: the write gate reads it later. Only the digest
+        // is kept, and only when the header is there (no cost otherwise).
+        session.bypass = req.header(BYPASS_HEADER).map(Digest::of);
         let method = Method::parse(&req.method);
         let preflight = method == Method::Options
             && self.config.cors_origin.is_some()
             && req.header("access-control-request-method").is_some();
         let ping = matches!(method, Method::Get | Method::Head) && route::is_ping_path(&req.path);
         if !ping && !preflight {
-            if let Some(notice) = self.maintenance(session.notices()) {
-                return Err(ApiError::Maintenance(notice));
+            match self.admission(session, method) {
+                Admission::Open => {}
+                Admission::Bypassed => *bypassed = true,
+                Admission::Closed(notice) => return Err(ApiError::Maintenance(notice)),
             }
         }
         if preflight {
@@ -188,7 +215,41 @@ impl App {
         r
     }
 
-    /// The one maintenance check of the request path: `Some(notice)` when the API is closed.
+    /// The dispatcher's maintenance decision for a request: the flag's one check, then its
+    /// bypass secret (either mode), then the read-only mode's safe methods.
+    fn admission(&self, session: &mut Session, method: Method) -> Admission {
+        let presented = session.bypass;
+        let Some(notice) = self.maintenance(session.notices()) else {
+            return Admission::Open;
+        };
+        if notice.admits(presented.as_ref()) {
+            return Admission::Bypassed;
+        }
+        let reads_only = matches!(method, Method::Get | Method::Head | Method::Options);
+        match notice.mode() {
+            Mode::ReadOnly if reads_only => Admission::Open,
+            Mode::ReadOnly | Mode::Full => Admission::Closed(notice),
+        }
+    }
+
+    /// The write gate, run by `Session::write` once `BEGIN IMMEDIATE` holds the write lock: a
+    /// fresh check of the flag (the existence is never cached). Any flag, whatever its mode,
+    /// closes it: `Some(notice)` means roll back and answer the 503. The one exception is a
+    /// request that presented the flag's bypass secret, compared with the flag as it is now
+    /// (so `on --no-bypass` or a new `--bypass` also closes it to writes already in flight).
+    pub(super) fn write_gate(
+        &self,
+        notices: &mut NoticeCache,
+        bypass: Option<&Digest>,
+    ) -> Option<Notice> {
+        let notice = self.maintenance(notices)?;
+        if notice.admits(bypass) {
+            return None;
+        }
+        Some(notice)
+    }
+
+    /// The one maintenance check of the request path: `Some(notice)` when the flag is up.
     /// Notes transitions for the log and the connection epoch; fails closed.
     fn maintenance(&self, notices: &mut NoticeCache) -> Option<Notice> {
         if self.logs_unusable {
@@ -202,8 +263,7 @@ impl App {
             );
         }
         let notice = check.notice();
-        self.observer
-            .observe(notice.is_some(), || notice.clone().unwrap_or_default());
+        self.observer.observe(notice.as_ref());
         notice
     }
 
@@ -231,7 +291,7 @@ fn preflight_response() -> Response {
     );
     r.header(
         "Access-Control-Allow-Headers",
-        "authorization, content-type".into(),
+        format!("authorization, content-type, {BYPASS_HEADER}"),
     );
     r.header("Access-Control-Max-Age", "600".into());
     r

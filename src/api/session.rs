@@ -7,7 +7,7 @@
 
 use super::App;
 use crate::error::ApiError;
-use crate::maintenance::NoticeCache;
+use crate::maintenance::{Digest, NoticeCache};
 use crate::storage::{Storage, Writer};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -19,6 +19,9 @@ pub struct Session {
     notices: NoticeCache,
     /// The size of the current request's body (a group commit's byte budget counts it).
     pub(super) body_bytes: usize,
+    /// The digest of the current request's `X-Maintenance-Bypass`, set by `App::dispatch` at
+    /// the start of every request; the write gate compares it with the flag's.
+    pub(super) bypass: Option<Digest>,
 }
 
 /// A connection and what it was opened on.
@@ -54,8 +57,13 @@ impl Session {
         app: &App,
         work: impl FnOnce(&Writer) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        app.groups
-            .write(app, &mut self.notices, self.body_bytes, work)
+        app.groups.write(
+            app,
+            &mut self.notices,
+            self.bypass.as_ref(),
+            self.body_bytes,
+            work,
+        )
     }
 }
 

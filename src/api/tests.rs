@@ -204,3 +204,195 @@ fn a_replaced_database_file_is_served_without_a_maintenance_window() {
     let r = f.send("GET", "/items/a/1", &[auth], "");
     assert_eq!(r.status, 403, "the old, deleted file is still served");
 }
+
+/// Method, target, headers, body, expected status, expected code.
+type ReadOnlyCase<'a> = (
+    &'a str,
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    &'a str,
+    u16,
+    &'a str,
+);
+
+/// Read-only mode and the bypass, in-process: which requests the flag's content lets through.
+#[test]
+fn read_only_and_bypass_decide_before_routing_and_auth() {
+    use crate::maintenance::{write_flag, Digest, Mode, Notice};
+    let auth = ("Authorization", TOKEN);
+    let wrong = ("Authorization", WRONG);
+    let key = ("X-Maintenance-Bypass", "open sesame");
+    let bad_key = ("X-Maintenance-Bypass", "open sesame!");
+    let mut f = fixture();
+    let digest = Digest::of("open sesame");
+    let read_only = Notice::new(Some("Backup".into()), None, None).with(Mode::ReadOnly, None);
+    write_flag(&f.app.flag, &read_only).unwrap();
+    #[rustfmt::skip]
+    let cases: &[ReadOnlyCase] = &[
+        ("GET",     "/items/a/1",   &[auth],        "",       200, ""),
+        ("HEAD",    "/items/a/1",   &[auth],        "",       200, ""),
+        ("OPTIONS", "/items/a",     &[],            "",       204, ""),
+        ("GET",     "/nope",        &[],            "",       404, "ROUTE_NOT_FOUND"),
+        ("GET",     "/items/a/1",   &[wrong],       "",       401, "INVALID_CREDENTIALS"),
+        ("GET",     "/items/a/1",   &[],            "",       403, "FORBIDDEN"),
+        ("POST",    "/items/a",     &[auth, JSON],  "{}",     503, "SERVICE_UNAVAILABLE"),
+        ("POST",    "/nope",        &[wrong],       "",       503, "SERVICE_UNAVAILABLE"),
+        ("PUT",     "/items/a",     &[],            "",       503, "SERVICE_UNAVAILABLE"),
+        ("BREW",    "/",            &[],            "",       503, "SERVICE_UNAVAILABLE"),
+        ("POST",    "/server/ping", &[],            "",       503, "SERVICE_UNAVAILABLE"),
+        ("DELETE",  "/items/a/1",   &[auth, key],   "",       503, "SERVICE_UNAVAILABLE"),
+    ];
+    for (method, target, headers, body, status, want) in cases {
+        let r = f.send(method, target, headers, body);
+        let case = format!("read-only: {method} {target} {headers:?}");
+        assert_eq!(
+            r.status,
+            *status,
+            "{case}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(code(&r), *want, "{case}");
+        if *status == 503 {
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            assert_eq!(
+                v["errors"][0]["extensions"]["reason"], "read_only",
+                "{case}"
+            );
+            assert_eq!(v["errors"][0]["message"], "Backup", "{case}");
+        }
+    }
+    for mode in [Mode::Full, Mode::ReadOnly] {
+        write_flag(&f.app.flag, &read_only.with(mode, Some(digest))).unwrap();
+        let r = f.send(
+            "PATCH",
+            "/items/a/1",
+            &[auth, JSON, bad_key],
+            r#"{"t":"y"}"#,
+        );
+        assert_eq!(r.status, 503, "{mode}: a wrong secret");
+        assert!(!r.bypassed);
+        let r = f.send("PATCH", "/items/a/1", &[wrong, JSON, key], r#"{"t":"y"}"#);
+        assert_eq!(
+            (r.status, code(&r).as_str()),
+            (401, "INVALID_CREDENTIALS"),
+            "{mode}"
+        );
+        assert!(r.bypassed, "{mode}: the access line marks it");
+        let r = f.send(
+            "PATCH",
+            "/items/a/1",
+            &[auth, JSON, key],
+            &format!(r#"{{"t":"{mode}"}}"#),
+        );
+        assert_eq!(
+            r.status,
+            200,
+            "{mode}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert!(r.bypassed);
+    }
+    // The write gate compares with the flag as it is now: the secret of a flag that no longer
+    // sets it opens nothing, whatever the session remembers.
+    write_flag(&f.app.flag, &read_only).unwrap();
+    let mut notices = crate::maintenance::NoticeCache::default();
+    assert!(f.app.write_gate(&mut notices, Some(&digest)).is_some());
+    write_flag(&f.app.flag, &read_only.with(Mode::Full, Some(digest))).unwrap();
+    assert!(f.app.write_gate(&mut notices, Some(&digest)).is_none());
+    assert!(f.app.write_gate(&mut notices, None).is_some());
+    f.flag(false);
+    assert!(f.app.write_gate(&mut notices, None).is_none());
+    let r = f.send("GET", "/items/a/1", &[auth], "");
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["data"]["t"],
+        "read-only"
+    );
+}
+
+#[test]
+fn preflight_allows_the_bypass_header() {
+    let mut f = fixture();
+    let r = f.send(
+        "OPTIONS",
+        "/items/a",
+        &[
+            ("Origin", ORIGIN),
+            ("Access-Control-Request-Method", "POST"),
+        ],
+        "",
+    );
+    let allowed = r
+        .headers
+        .iter()
+        .find(|(n, _)| *n == "Access-Control-Allow-Headers")
+        .map(|(_, v)| v.as_str());
+    assert_eq!(
+        allowed,
+        Some("authorization, content-type, x-maintenance-bypass")
+    );
+}
+
+#[test]
+fn one_group_decides_the_gate_for_each_write() {
+    let mut f = fixture();
+    let good = crate::maintenance::Digest::of("the secret");
+    let flag = format!(r#"{{"bypass_sha256":"{}"}}"#, good.to_hex());
+    std::fs::write(&f.app.flag, flag).unwrap();
+    let app = &f.app;
+    let create = |w: &crate::storage::Writer, id: i64| -> Result<(), ApiError> {
+        w.create_items("a", &[(Some(id), serde_json::Map::new())])?;
+        Ok(())
+    };
+    let results: Vec<(i64, bool)> = std::thread::scope(|s| {
+        // The leader carries the secret and holds its work until four more writes joined.
+        let leader = s.spawn(|| {
+            let mut notices = NoticeCache::default();
+            app.groups.write(app, &mut notices, Some(&good), 0, |w| {
+                while app.groups.open_count() < 5 {
+                    std::thread::yield_now();
+                }
+                create(w, 100)
+            })
+        });
+        while app.groups.open_count() < 1 {
+            std::thread::yield_now();
+        }
+        let members: Vec<_> = [(101, true), (102, false), (103, true), (104, false)]
+            .into_iter()
+            .map(|(id, bypassed)| {
+                let good = &good;
+                s.spawn(move || {
+                    let mut notices = NoticeCache::default();
+                    let bypass = bypassed.then_some(good);
+                    let r = app
+                        .groups
+                        .write(app, &mut notices, bypass, 0, |w| create(w, id));
+                    (id, r.is_ok())
+                })
+            })
+            .collect();
+        let mut out = vec![(100, leader.join().unwrap().is_ok())];
+        out.extend(members.into_iter().map(|m| m.join().unwrap()));
+        out
+    });
+    assert_eq!(
+        results,
+        [
+            (100, true),
+            (101, true),
+            (102, false),
+            (103, true),
+            (104, false)
+        ]
+    );
+    // All five were in one group, and only the writes with the secret are stored.
+    assert_eq!(app.groups.sizes()[group::bucket(5)], 1);
+    std::fs::remove_file(&app.flag).unwrap();
+    let stored: Vec<i64> = (100..=104)
+        .filter(|id| {
+            let storage = f.session.storage(&f.app).unwrap();
+            storage.read_item("a", *id).unwrap().is_some()
+        })
+        .collect();
+    assert_eq!(stored, [100, 101, 103]);
+}

@@ -1,6 +1,7 @@
 // A browser app on another origin, in headless Chromium: items listed, then the maintenance
-// message after `bin/directus maintenance:on`, then items again after `off`. Keeps a screenshot
-// of the maintenance state in target/test-artifacts/.
+// message after `bin/directus maintenance:on`, then items again after `off`; in read-only mode
+// the items stay listed and a write from the page shows the operator's message. Keeps
+// screenshots of both states in target/test-artifacts/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -73,4 +74,31 @@ test('the app shows the maintenance message from another origin', async () => {
   await page.waitForSelector('body[data-state="items"]');
   assert.equal(await page.locator('#items li').count(), 2);
   assert.equal(await page.locator('#maintenance').isHidden(), true);
+});
+
+test('in read-only mode the app keeps listing items and shows why its write was declined', async () => {
+  const page = await browser.newPage();
+  await page.goto(`${origin}/?api=${encodeURIComponent(api.url)}`);
+  await page.waitForSelector('body[data-state="items"]');
+  const before = await page.locator('#items li').allTextContents();
+
+  api.cli('maintenance:on', '--read-only', '--message', 'Backing up: reading works, saving is paused', '--retry', '120');
+  await page.reload();
+  await page.waitForSelector('body[data-state="items"]');
+  assert.deepEqual(await page.locator('#items li').allTextContents(), before);
+  assert.equal(await page.locator('#maintenance').isHidden(), true);
+
+  await page.click('#add button');
+  await page.waitForSelector('body[data-write="declined"]');
+  assert.equal(await page.locator('#message').textContent(), 'Backing up: reading works, saving is paused');
+  assert.equal(await page.locator('#retry').textContent(), ' (try again in 2 min)');
+  assert.deepEqual(await page.locator('#items li').allTextContents(), before);
+  mkdirSync(artifacts, { recursive: true });
+  await page.screenshot({ path: join(artifacts, 'read-only.png') });
+
+  api.cli('maintenance:off');
+  await page.click('#add button');
+  await page.waitForSelector('body[data-write="saved"]');
+  await page.waitForFunction((n) => document.querySelectorAll('#items li').length === n, before.length + 1);
+  assert.deepEqual(await page.locator('#items li').allTextContents(), [...before, 'Written from the page']);
 });

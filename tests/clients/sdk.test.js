@@ -94,3 +94,48 @@ test('during maintenance every call but ping rejects with the operator message',
   const after = await client.request(readItems('articles'));
   assert.deepEqual(after.map((i) => i.title), ['Before']);
 });
+
+test('in read-only mode the SDK reads items and a create is declined', async () => {
+  await client.request(createItem('articles', { title: 'Kept' }));
+  const on = server.cli('maintenance:on', '--read-only', '--bypass', '--message', 'Backing up, reads only');
+  const secret = on.match(/^bypass secret: (\S+)$/m)[1];
+  const titles = (await client.request(readItems('articles', { sort: ['id'] }))).map((i) => i.title);
+  assert.ok(titles.includes('Kept'), JSON.stringify(titles));
+  const [first] = await client.request(readItems('articles', { filter: { title: { _eq: 'Kept' } } }));
+  assert.deepEqual(await client.request(readItem('articles', first.id)), first);
+  for (const [name, command] of Object.entries({
+    createItem: createItem('articles', { title: 'x' }),
+    updateItem: updateItem('articles', first.id, { title: 'x' }),
+    deleteItem: deleteItem('articles', first.id),
+  })) {
+    await assert.rejects(client.request(command), (err) => {
+      assert.ok(isDirectusError(err), `${name}: not a Directus error: ${JSON.stringify(err)}`);
+      assert.equal(err.errors[0].extensions.code, 'SERVICE_UNAVAILABLE', name);
+      assert.equal(err.errors[0].extensions.reason, 'read_only', name);
+      assert.equal(err.errors[0].message, 'Backing up, reads only', name);
+      assert.equal(err.response.status, 503, name);
+      return true;
+    }, name);
+  }
+  // The operator's check: a client that adds the bypass header to every request writes (it
+  // still sends its token, which the server still checks).
+  const operator = createDirectus(server.url).with(staticToken(TOKEN)).with(rest({
+    onRequest: (options) => ({
+      ...options, headers: { ...options.headers, 'X-Maintenance-Bypass': secret },
+    }),
+  }));
+  const made = await operator.request(createItem('articles', { title: 'By the operator' }));
+  assert.equal(made.title, 'By the operator');
+  const noToken = createDirectus(server.url).with(rest({
+    onRequest: (options) => ({
+      ...options, headers: { ...options.headers, 'X-Maintenance-Bypass': secret },
+    }),
+  }));
+  await assert.rejects(noToken.request(createItem('articles', { title: 'x' })), (err) => {
+    assert.equal(err.errors[0].extensions.code, 'FORBIDDEN');
+    return true;
+  });
+  server.cli('maintenance:off');
+  const after = (await client.request(readItems('articles'))).map((i) => i.title);
+  assert.ok(after.includes('By the operator') && !after.includes('x'), JSON.stringify(after));
+});

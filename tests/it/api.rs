@@ -621,7 +621,7 @@ fn cors() {
     );
     assert_eq!(
         pre.header("access-control-allow-headers"),
-        Some("authorization, content-type")
+        Some("authorization, content-type, x-maintenance-bypass")
     );
     assert_eq!(pre.header("access-control-max-age"), Some("600"));
     for case @ (path, status) in [("/server/ping", 200), ("/items/a", 403), ("/nope", 404)] {

@@ -173,7 +173,15 @@ fn two_servers_on_one_root_each_have_a_record_and_status_lists_both() {
     assert_eq!(status.code, 0, "{status:?}");
     assert!(status.stderr.is_empty(), "{}", status.stderr);
     let value: Value = serde_json::from_str(&status.stdout).unwrap();
-    for key in ["state", "flag", "message", "retry_after", "since"] {
+    for key in [
+        "state",
+        "flag",
+        "message",
+        "retry_after",
+        "since",
+        "mode",
+        "bypass",
+    ] {
         assert!(value.get(key).is_some(), "{key} missing from {value}");
     }
     let mut servers = value["servers"].as_array().unwrap().clone();

@@ -10,5 +10,6 @@ mod indexed;
 mod lifecycle;
 mod maintenance;
 mod nginx;
+mod read_only;
 mod scripts;
 mod writes;

@@ -196,7 +196,7 @@ fn cli_on_status_off_and_the_answer_they_produce() {
     assert_eq!(
         v,
         json!({"state":"off","flag":s.flag(),"message":null,"retry_after":null,"since":null,
-               "servers":[server]})
+               "mode":null,"bypass":false,"servers":[server]})
     );
 
     let on = s.cli(&[
@@ -250,7 +250,7 @@ fn cli_on_status_off_and_the_answer_they_produce() {
     assert_eq!(
         v,
         json!({"state":"on","flag":s.flag(),"message":"Upgrading the database","retry_after":600,"since":since,
-               "servers":[server]})
+               "mode":"full","bypass":false,"servers":[server]})
     );
 
     // Already on: says so, updates the message, keeps since, still drains.
