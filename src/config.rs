@@ -23,6 +23,8 @@ pub struct ServerConfig {
     pub cors_origin: Option<String>,
     pub max_body: usize,
     pub allow_public_without_token: bool,
+    /// Serve `GET /server/metrics` and count requests for it.
+    pub metrics: bool,
 }
 
 /// What the command line asked for.
@@ -50,6 +52,7 @@ Options (each also from the environment variable shown):
   --cors-origin ORIGIN            DIRECTUS_CORS_ORIGIN  allow browser apps from ORIGIN
   --max-body BYTES                DIRECTUS_MAX_BODY     largest request body (default 1048576)
   --allow-public-without-token    DIRECTUS_ALLOW_PUBLIC_WITHOUT_TOKEN=1  bind a public address without a token
+  --metrics                       DIRECTUS_METRICS=1  serve Prometheus metrics at /server/metrics
   -h, --help                      print this help
   -V, --version                   print the version
 
@@ -101,6 +104,7 @@ pub fn parse_server_args(
     let cors_origin = text("--cors-origin", "DIRECTUS_CORS_ORIGIN")?;
     let max_body = text("--max-body", "DIRECTUS_MAX_BODY")?;
     let public_flag = args.contains("--allow-public-without-token");
+    let metrics_flag = args.contains("--metrics");
     let rest = args.finish();
     if let Some(extra) = rest.first() {
         return Err(format!("unexpected argument {}", extra.to_string_lossy()));
@@ -165,6 +169,7 @@ pub fn parse_server_args(
         cors_origin,
         max_body,
         allow_public_without_token,
+        metrics: metrics_flag || env("DIRECTUS_METRICS").is_some_and(|v| v == "1" || v == "true"),
     }))
 }
 

@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod layout;
 pub mod maintenance;
+pub mod metrics;
 pub mod query;
 pub mod record;
 pub mod server;

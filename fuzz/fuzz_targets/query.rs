@@ -22,10 +22,15 @@ fn seeded() -> Storage {
     .iter()
     .map(|t| (None, serde_json::from_str(t).expect("valid seed item")))
     .collect();
-    let writer = storage.begin(std::time::Duration::from_secs(1)).expect("a write lock");
-    writer.create_collection("a", "2026-01-01T00:00:00Z").expect("a new collection");
-    writer.create_items("a", &items).expect("seed items");
-    writer.commit().expect("seeding commits");
+    storage.begin(std::time::Duration::from_secs(1)).expect("a write lock");
+    storage
+        .part(|w| -> Result<(), directus::storage::StorageError> {
+            w.create_collection("a", "2026-01-01T00:00:00Z")?;
+            w.create_items("a", &items)?;
+            Ok(())
+        })
+        .expect("seed items");
+    storage.commit().expect("seeding commits");
     storage
 }
 

@@ -33,6 +33,7 @@ fn fixture() -> Fixture {
         cors_origin: None,
         max_body: 64 * 1024,
         allow_public_without_token: false,
+        metrics: true,
     };
     let app = App::new(config, directus::layout::flag_path(&dir), false);
     let mut fixture = Fixture { app, session: Session::default(), _dir: dir };

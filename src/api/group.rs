@@ -20,10 +20,10 @@ use super::session::{self, Opened};
 use super::App;
 use crate::error::ApiError;
 use crate::maintenance::{Digest, Notice, NoticeCache};
+use crate::metrics::{WriteOutcome, GROUP_BUCKETS};
 use crate::storage::{Storage, StorageError, Writer};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -39,9 +39,6 @@ pub const MAX_MEMBERS: usize = 64;
 /// The most request-body bytes one group holds (a write bigger than this leads its own).
 pub const MAX_BYTES: usize = 8 << 20;
 
-/// The upper bounds of the group-size histogram's buckets (the last is `MAX_MEMBERS`).
-pub const SIZE_BUCKETS: [usize; 7] = [1, 2, 4, 8, 16, 32, MAX_MEMBERS];
-
 /// The process's writes: the one writer connection and the group in progress.
 pub struct Groups {
     state: Mutex<State>,
@@ -49,7 +46,6 @@ pub struct Groups {
     /// The writer connection; held by whichever write is running its work (or committing).
     writer: Mutex<Option<Opened>>,
     max_waiting: usize,
-    sizes: [AtomicU64; SIZE_BUCKETS.len()],
 }
 
 struct State {
@@ -110,7 +106,6 @@ impl Groups {
             changed: Condvar::new(),
             writer: Mutex::new(None),
             max_waiting: (workers / 2).saturating_sub(1),
-            sizes: Default::default(),
         }
     }
 
@@ -127,34 +122,16 @@ impl Groups {
     ) -> Result<T, ApiError> {
         let deadline = Instant::now() + WRITE_DEADLINE;
         match self.join(bytes, deadline) {
-            None => Err(app.busy(notices, "no turn to write")),
+            None => {
+                app.metrics.write(WriteOutcome::Busy, 1);
+                Err(app.busy(notices, "no turn to write"))
+            }
             Some(Role::Leader) => self.lead(app, notices, bypass, bytes, deadline, work),
             Some(Role::Member(outcome, gated)) => {
                 let gate = gated.then(|| app.write_gate(notices, bypass)).flatten();
-                self.follow(&outcome, gate, work)
+                self.follow(app, &outcome, gate, work)
             }
         }
-    }
-
-    /// How many groups of each size (`SIZE_BUCKETS`) have committed.
-    pub fn sizes(&self) -> [u64; SIZE_BUCKETS.len()] {
-        std::array::from_fn(|i| self.sizes[i].load(Ordering::Relaxed))
-    }
-
-    /// The histogram as text for the log: `1: 10, 2: 3, 3-4: 0, ...`.
-    pub fn describe_sizes(&self) -> String {
-        let mut low = 1;
-        let mut parts = Vec::new();
-        for (top, n) in SIZE_BUCKETS.iter().zip(self.sizes()) {
-            let range = if low == *top {
-                top.to_string()
-            } else {
-                format!("{low}-{top}")
-            };
-            parts.push(format!("{range}: {n}"));
-            low = top + 1;
-        }
-        parts.join(", ")
     }
 
     /// How many writes the open group holds (0 when none is open).
@@ -255,6 +232,7 @@ impl Groups {
         work: impl FnOnce(&Writer) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         let mut writer = self.writer();
+        let began = Instant::now();
         let gated = match self.open_transaction(app, notices, bypass, &mut writer, deadline) {
             Ok(gated) => gated,
             Err(e) => {
@@ -266,6 +244,9 @@ impl Groups {
         let outcome = self.open_group(bytes, gated);
         let mine = run_part(&mut writer, work);
         drop(writer);
+        if mine.is_err() {
+            app.metrics.write(WriteOutcome::Undone, 1);
+        }
 
         // Wait for the members that joined to run their work (the leader stays counted as
         // running); then nobody else may join.
@@ -289,9 +270,14 @@ impl Groups {
         match &result {
             Ok(()) => {
                 log::debug!("group commit: {count} writes, {failed} of them undone alone");
-                self.sizes[bucket(count)].fetch_add(1, Ordering::Relaxed);
+                app.metrics.group(count, began.elapsed());
+                app.metrics.write(WriteOutcome::Committed, count - failed);
             }
-            Err(e) => log::error!("a group of {count} writes failed to commit: {e}"),
+            Err(e) => {
+                log::error!("a group of {count} writes failed to commit: {e}");
+                app.metrics
+                    .write(WriteOutcome::CommitFailed, count - failed);
+            }
         }
         // Set before the phase moves on, so that no member can miss it.
         let _ = outcome.set(result);
@@ -316,7 +302,10 @@ impl Groups {
         log::debug!("waiting for the write lock");
         match storage.begin(remaining(deadline)) {
             Ok(()) => {}
-            Err(StorageError::Busy) => return Err(app.busy(notices, "the database stayed locked")),
+            Err(StorageError::Busy) => {
+                app.metrics.write(WriteOutcome::Busy, 1);
+                return Err(app.busy(notices, "the database stayed locked"));
+            }
             Err(e) => return Err(e.into()),
         }
         // The gate: a fresh look at the flag now that the write lock is held. A drain that set
@@ -330,6 +319,7 @@ impl Groups {
         }
         storage.rollback();
         log::info!("write rolled back: maintenance began while the request was in flight");
+        app.metrics.write(WriteOutcome::Gate, 1);
         Err(ApiError::Maintenance(notice))
     }
 
@@ -337,6 +327,7 @@ impl Groups {
     /// waits for the group's commit.
     fn follow<T>(
         &self,
+        app: &App,
         outcome: &Outcome,
         gate: Option<Notice>,
         work: impl FnOnce(&Writer) -> Result<T, ApiError>,
@@ -344,9 +335,16 @@ impl Groups {
         let mine = match gate {
             Some(notice) => {
                 log::info!("write refused: maintenance is on and it has no bypass secret");
+                app.metrics.write(WriteOutcome::Gate, 1);
                 Err(ApiError::Maintenance(notice))
             }
-            None => run_part(&mut self.writer(), work),
+            None => {
+                let mine = run_part(&mut self.writer(), work);
+                if mine.is_err() {
+                    app.metrics.write(WriteOutcome::Undone, 1);
+                }
+                mine
+            }
         };
         let mut state = self.state();
         if let Phase::Open(m) = &mut state.phase {
@@ -422,12 +420,21 @@ fn run_part<T>(
     })
 }
 
-/// The histogram bucket of a group of `count` writes.
-pub(super) fn bucket(count: usize) -> usize {
-    SIZE_BUCKETS
-        .iter()
-        .position(|&top| count <= top)
-        .unwrap_or(SIZE_BUCKETS.len() - 1)
+/// Committed groups per size bucket (`metrics::GROUP_BUCKETS`) as text for the log:
+/// `1: 10, 2: 3, 3-4: 0, ...`.
+pub fn describe_sizes(counts: &[u64]) -> String {
+    let mut low = 1;
+    let mut parts = Vec::new();
+    for (top, n) in GROUP_BUCKETS.iter().map(|t| *t as usize).zip(counts) {
+        let range = if low == top {
+            top.to_string()
+        } else {
+            format!("{low}-{top}")
+        };
+        parts.push(format!("{range}: {n}"));
+        low = top + 1;
+    }
+    parts.join(", ")
 }
 
 fn remaining(deadline: Instant) -> Duration {
@@ -531,18 +538,10 @@ mod tests {
     }
 
     #[test]
-    fn group_sizes_fall_in_their_buckets() {
-        let groups = Groups::new(4);
-        groups.sizes[bucket(3)].fetch_add(2, Ordering::Relaxed);
+    fn group_sizes_are_described_by_bucket() {
         assert_eq!(
-            groups.describe_sizes(),
-            "1: 0, 2: 0, 3-4: 2, 5-8: 0, 9-16: 0, 17-32: 0, 33-64: 0"
+            describe_sizes(&[4, 0, 2, 0, 0, 0, 1]),
+            "1: 4, 2: 0, 3-4: 2, 5-8: 0, 9-16: 0, 17-32: 0, 33-64: 1"
         );
-        assert_eq!(bucket(1), 0);
-        assert_eq!(bucket(2), 1);
-        assert_eq!(bucket(3), 2);
-        assert_eq!(bucket(16), 4);
-        assert_eq!(bucket(17), 5);
-        assert_eq!(bucket(MAX_MEMBERS), SIZE_BUCKETS.len() - 1);
     }
 }

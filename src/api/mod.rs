@@ -25,12 +25,14 @@ pub use session::Session;
 use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::maintenance::{self, Check, Digest, Mode, Notice, NoticeCache, Observer};
+use crate::metrics::{self, Metrics, Template};
 use crate::wire::{BodySource, Request, Response};
 use auth::Credentials;
 use group::Groups;
 use route::{Action, Decision, Method, Route};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
+use std::time::Instant;
 
 /// The request header that carries the operator's bypass secret.
 const BYPASS_HEADER: &str = "x-maintenance-bypass";
@@ -55,6 +57,8 @@ pub struct App {
     pub observer: Observer,
     /// This process's writes: one writer connection and group commit (see `group`).
     groups: Groups,
+    /// Counters and histograms of requests and writes (`/server/metrics`).
+    pub metrics: Metrics,
 }
 
 impl App {
@@ -62,6 +66,7 @@ impl App {
     pub fn new(config: ServerConfig, flag: PathBuf, logs_unusable: bool) -> App {
         App {
             groups: Groups::new(config.workers),
+            metrics: Metrics::new(config.metrics),
             config,
             flag,
             logs_unusable,
@@ -74,7 +79,7 @@ impl App {
     pub fn close_writer(&self) {
         log::info!(
             "write groups committed, by size: {}",
-            self.groups.describe_sizes()
+            group::describe_sizes(&self.metrics.group_sizes())
         );
         self.groups.close();
     }
@@ -89,6 +94,7 @@ impl App {
         body: &mut dyn BodySource,
         request_id: &str,
     ) -> Response {
+        let started = self.metrics.serving().then(Instant::now);
         let mut bypassed = false;
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             self.dispatch(session, req, body, &mut bypassed)
@@ -102,7 +108,10 @@ impl App {
                 ApiError::Internal(detail) => {
                     log::error!("request {request_id} {} {}: {detail}", req.method, req.path)
                 }
-                ApiError::Maintenance(_) => self.observer.declined(),
+                ApiError::Maintenance(_) => {
+                    self.observer.declined();
+                    self.metrics.declined();
+                }
                 _ => {}
             }
             err.into_response(request_id)
@@ -117,6 +126,13 @@ impl App {
         }
         response.header("X-Request-Id", request_id.to_string());
         response.bypassed = bypassed;
+        if let Some(started) = started {
+            // Routed again here rather than passed out of `dispatch`: a 503 or a 401 answered
+            // before routing still counts under its route.
+            let template = Route::parse(&req.path).map_or(Template::Unmatched, |r| r.template());
+            self.metrics
+                .request(&req.method, template, response.status, started.elapsed());
+        }
         response
     }
 
@@ -136,8 +152,10 @@ impl App {
         let preflight = method == Method::Options
             && self.config.cors_origin.is_some()
             && req.header("access-control-request-method").is_some();
-        let ping = matches!(method, Method::Get | Method::Head) && route::is_ping_path(&req.path);
-        if !ping && !preflight {
+        let reads = matches!(method, Method::Get | Method::Head);
+        let ping = reads && route::is_ping_path(&req.path);
+        let metrics = reads && self.metrics.serving() && route::is_metrics_path(&req.path);
+        if !ping && !metrics && !preflight {
             match self.admission(session, method) {
                 Admission::Open => {}
                 Admission::Bypassed => *bypassed = true,
@@ -189,6 +207,7 @@ impl App {
         match action {
             Action::Pong => Ok(Response::text(200, "text/plain; charset=utf-8", "pong")),
             Action::Health => Ok(self.health(session)),
+            Action::Metrics => self.metrics_page(session, &req.path),
             Action::ListCollections => collections::list(self, session),
             Action::CreateCollection => collections::create(self, session, raw),
             Action::ReadCollection(name) => collections::read(self, session, &name),
@@ -204,6 +223,20 @@ impl App {
             Action::ReadField(c, f) => fields::read(self, session, &c, &f),
             Action::UpdateField(c, f) => fields::update(self, session, &c, &f, raw),
         }
+    }
+
+    /// `/server/metrics`: the exposition, with the maintenance state as this request sees it;
+    /// no such route unless `--metrics`.
+    fn metrics_page(&self, session: &mut Session, path: &str) -> Result<Response, ApiError> {
+        if !self.metrics.serving() {
+            return Err(ApiError::RouteNotFound(path.to_string()));
+        }
+        let state = self
+            .maintenance(session.notices())
+            .map(|notice| notice.mode() == Mode::ReadOnly);
+        let mut r = Response::text(200, metrics::CONTENT_TYPE, "");
+        r.body = self.metrics.render(state);
+        Ok(r)
     }
 
     /// `/server/health`: `200 {"status":"ok"}` when the database answers, else `503`.

@@ -2,6 +2,7 @@
 //! `match` over (route, method). The `Allow` header is derived from that same match, so a method
 //! a route does not answer can never reach a handler.
 
+use crate::metrics::Template;
 use crate::query;
 use std::borrow::Cow;
 
@@ -49,6 +50,7 @@ impl Method {
 pub enum Route<'a> {
     Ping,
     Health,
+    Metrics,
     Collections,
     Collection(Cow<'a, str>),
     Items(Cow<'a, str>),
@@ -62,6 +64,7 @@ pub enum Route<'a> {
 pub enum Action<'a> {
     Pong,
     Health,
+    Metrics,
     ListCollections,
     CreateCollection,
     ReadCollection(Cow<'a, str>),
@@ -111,6 +114,12 @@ pub fn is_ping_path(path: &str) -> bool {
     matches!(path, "/server/ping" | "/server/ping/")
 }
 
+/// True for the metrics path, exempt from maintenance like ping (monitoring must see the
+/// maintenance state); decided on the raw path the same way.
+pub fn is_metrics_path(path: &str) -> bool {
+    matches!(path, "/server/metrics" | "/server/metrics/")
+}
+
 impl<'a> Route<'a> {
     /// The route of a raw (percent-encoded) path, or `None` for an unknown path.
     pub fn parse(path: &'a str) -> Option<Route<'a>> {
@@ -125,6 +134,7 @@ impl<'a> Route<'a> {
         let mut next = || segments.next().map(decode_segment);
         let route = match (next()?.as_ref(), next(), next(), next()) {
             ("server", Some(s), None, None) if s == "health" => Route::Health,
+            ("server", Some(s), None, None) if s == "metrics" => Route::Metrics,
             ("collections", None, None, None) => Route::Collections,
             ("collections", Some(name), None, None) if !name.is_empty() => Route::Collection(name),
             ("items", Some(c), None, None) if !c.is_empty() => Route::Items(c),
@@ -147,6 +157,7 @@ impl<'a> Route<'a> {
         let action = match (self, method) {
             (Route::Ping, Get | Head) => A::Pong,
             (Route::Health, Get | Head) => A::Health,
+            (Route::Metrics, Get | Head) => A::Metrics,
             (Route::Collections, Get | Head) => A::ListCollections,
             (Route::Collections, Post) => A::CreateCollection,
             (Route::Collection(name), Get | Head) => A::ReadCollection(name),
@@ -165,6 +176,21 @@ impl<'a> Route<'a> {
             (_, _) => return Decision::NotAllowed,
         };
         Decision::Do(action)
+    }
+
+    /// The route's template, the label requests are counted by.
+    pub fn template(&self) -> Template {
+        match self {
+            Route::Ping => Template::Ping,
+            Route::Health => Template::Health,
+            Route::Metrics => Template::Metrics,
+            Route::Collections => Template::Collections,
+            Route::Collection(_) => Template::Collection,
+            Route::Items(_) => Template::Items,
+            Route::Item(..) => Template::Item,
+            Route::Fields(_) => Template::Fields,
+            Route::Field(..) => Template::Field,
+        }
     }
 
     /// The `Allow` header value: the methods `action` answers for this route.
@@ -223,6 +249,9 @@ mod tests {
                 Some(Route::Field("a".into(), "views".into())),
             ),
             ("/fields", None),
+            ("/server/metrics", Some(Route::Metrics)),
+            ("/server/metrics/", Some(Route::Metrics)),
+            ("/server/metrics/x", None),
         ];
         for (path, want) in cases {
             assert_eq!(&Route::parse(path), want, "{path}");
@@ -234,6 +263,7 @@ mod tests {
         let cases: &[(Route, &str)] = &[
             (Route::Ping, "GET, HEAD, OPTIONS"),
             (Route::Health, "GET, HEAD, OPTIONS"),
+            (Route::Metrics, "GET, HEAD, OPTIONS"),
             (Route::Collections, "GET, HEAD, POST, OPTIONS"),
             (Route::Collection("a".into()), "GET, HEAD, DELETE, OPTIONS"),
             (

@@ -9,6 +9,7 @@ mod hostile;
 mod indexed;
 mod lifecycle;
 mod maintenance;
+mod metrics;
 mod nginx;
 mod read_only;
 mod scripts;
