@@ -269,7 +269,8 @@ def main():
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (scripts/bench.sh installs it)")
     tmp = tempfile.mkdtemp(prefix="bench-")
-    roots = {level: os.path.join(tmp, level) for level in ("warn", "info")}
+    # "warn" and "info": the access log off and on; "metrics": as warn, with --metrics.
+    roots = {level: os.path.join(tmp, level) for level in ("warn", "info", "metrics")}
     # Seed each root with a server of its own, then stop it: the measured servers start on the
     # seeded data, so their peak memory is that of the load, not of a one-off bulk import.
     for root in roots.values():
@@ -289,7 +290,8 @@ def main():
         env = {**os.environ, "RUST_LOG": level if level == "info" else "warn,directus::api=info"}
         log = open(os.path.join(root, "server.log"), "w")
         proc = subprocess.Popen(
-            [SERVER, "--root", root, "--port", "0", "--workers", str(WORKERS)],
+            [SERVER, "--root", root, "--port", "0", "--workers", str(WORKERS)]
+            + (["--metrics"] if level == "metrics" else []),
             stdout=subprocess.PIPE, stderr=log, env=env, text=True,
         )
         line = proc.stdout.readline().strip()
@@ -304,6 +306,7 @@ def main():
     update = lua(tmp, "update", "PATCH", '\'{"views":\' .. counter .. \'}\'')
     warn_url = servers["warn"][1]
     info_url = servers["info"][1]
+    metrics_url = servers["metrics"][1]
     flag = os.path.join(roots["warn"], "logs", "maintenance")
     scenarios = [
         ("bare tiny_http hello (ceiling)", hello_url + "/", None, None),
@@ -321,10 +324,12 @@ def main():
         ("POST declined (503), read-only", warn_url + "/items/writes", create, "read-only"),
         ("GET /server/ping, access log on", info_url + "/server/ping", None, None),
         ("GET /items/articles/1, access log on", info_url + "/items/articles/1", None, None),
+        ("GET /server/ping, metrics on", metrics_url + "/server/ping", None, None),
+        ("GET /items/articles/1, metrics on", metrics_url + "/items/articles/1", None, None),
     ]
     # One unmeasured run per server first: a server's first burst of connections meets a pool
     # still settling after start (see README, Limits).
-    for url in (hello_url, warn_url, info_url):
+    for url in (hello_url, warn_url, info_url, metrics_url):
         wrk(url + "/server/ping" if url != hello_url else url + "/")
         time.sleep(IDLE_GAP)
     results = {name: [] for name, *_ in scenarios}
