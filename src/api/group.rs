@@ -143,9 +143,16 @@ impl Groups {
         }
     }
 
-    /// Closes the writer connection (the next write opens it again).
+    /// Closes the writer connection (the next write opens it again), unless a write still
+    /// holds it (a request that outlived the shutdown grace): then it is left to the exit.
     pub fn close(&self) {
-        *self.writer() = None;
+        match self.writer.try_lock() {
+            Ok(mut writer) => *writer = None,
+            Err(std::sync::TryLockError::Poisoned(e)) => *e.into_inner() = None,
+            Err(std::sync::TryLockError::WouldBlock) => {
+                log::warn!("a write is still running; its connection closes with the process")
+            }
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
