@@ -124,6 +124,29 @@ const MIGRATIONS: &[Migration] = &[
     ),
     // 3: index the fields of items written before 2.
     Migration::Code(schema::index_existing),
+    // 4: an update re-indexes only the strings it changed, so a PATCH of a number leaves the
+    // text index of a long body alone (it was most of a PATCH's cost).
+    Migration::Sql(
+        "
+    DROP TRIGGER directus_items_update;
+    CREATE TRIGGER directus_items_update AFTER UPDATE ON directus_items
+    WHEN old.data IS NOT new.data OR old.id IS NOT new.id OR old.collection IS NOT new.collection
+    BEGIN
+        DELETE FROM directus_strings
+        WHERE collection = old.collection AND id = old.id
+          AND (old.collection IS NOT new.collection OR old.id IS NOT new.id
+               OR NOT EXISTS (SELECT 1 FROM json_each(new.data) AS je
+                              WHERE je.type = 'text' AND je.key = directus_strings.field
+                                AND je.value = directus_strings.value));
+        INSERT INTO directus_strings (collection, id, field, value)
+            SELECT new.collection, new.id, je.key, je.value FROM json_each(new.data) AS je
+            WHERE je.type = 'text'
+              AND NOT EXISTS (SELECT 1 FROM directus_strings AS s
+                              WHERE s.collection = new.collection AND s.id = new.id
+                                AND s.field = je.key AND s.value = je.value);
+    END;
+",
+    ),
 ];
 
 /// Statistics for the planner, of the items table and its indexes only: statistics of the

@@ -187,7 +187,68 @@ fn a_database_of_the_first_release_is_upgraded_in_place() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
+}
+
+/// The rows of the substring index for one item: (rowid, field, value).
+fn string_rows(db: &std::path::Path, id: i64) -> Vec<(i64, String, String)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT rowid, field, value FROM directus_strings \
+             WHERE collection = 'a' AND id = ?1 ORDER BY field",
+        )
+        .unwrap();
+    let rows = stmt
+        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap();
+    rows.collect::<rusqlite::Result<_>>().unwrap()
+}
+
+#[test]
+fn an_update_reindexes_only_the_strings_it_changed() {
+    let s = Server::start(&[]);
+    let body = "lorem ipsum ".repeat(50);
+    seed(
+        &s,
+        "a",
+        &json!([{"title": "first words", "body": body, "views": 1}]).to_string(),
+    );
+    let before = string_rows(&s.db(), 1);
+    assert_eq!(before.len(), 2);
+    // A number changed: no string row is touched.
+    assert_eq!(s.json("PATCH", "/items/a/1", r#"{"views":2}"#).status, 200);
+    assert_eq!(string_rows(&s.db(), 1), before);
+    // One string changed: its row is replaced, the other stays as it was.
+    assert_eq!(
+        s.json("PATCH", "/items/a/1", r#"{"title":"other words"}"#)
+            .status,
+        200
+    );
+    let after = string_rows(&s.db(), 1);
+    assert_eq!(after[0], before[0], "the body's row was rewritten");
+    assert_eq!(
+        (after[1].1.as_str(), after[1].2.as_str()),
+        ("title", "other words")
+    );
+    assert_ne!(after[1].0, before[1].0);
+    let found = |q: &str| {
+        s.get(&format!("/items/a?fields=id&filter[title][_contains]={q}"))
+            .ids()
+    };
+    assert_eq!(found("other"), vec![1]);
+    assert!(found("first").is_empty());
+    // A string field replaced by a number, and one made null: their rows go.
+    assert_eq!(
+        s.json("PATCH", "/items/a/1", r#"{"title":7,"body":null}"#)
+            .status,
+        200
+    );
+    assert!(string_rows(&s.db(), 1).is_empty());
+    assert!(s.get("/items/a?search=lorem").ids().is_empty());
+    let conn = rusqlite::Connection::open(s.db()).unwrap();
+    conn.execute_batch("INSERT INTO directus_text (directus_text) VALUES ('integrity-check')")
+        .unwrap();
 }
 
 /// A small deterministic generator (xorshift), so a failure can be replayed.
