@@ -276,3 +276,33 @@ fn an_inherited_public_socket_needs_a_token() {
     assert_eq!(status.code(), Some(2), "{log}");
     assert!(log.contains("without a token"), "{log}");
 }
+
+/// `systemd-analyze verify` (Debian's `systemd`, installed by `.ci/run`) accepts the shipped
+/// units, with the service pointed at the binary under test (verify checks that it exists) and
+/// nothing to complain about: it reports unknown keys and bad values as warnings only.
+#[test]
+fn the_shipped_systemd_units_verify() {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    let dir = tempfile::tempdir().unwrap();
+    let service = std::fs::read_to_string(deploy.join("directus.service")).unwrap();
+    let installed = "/srv/directus/bin/directus-server";
+    assert!(service.contains(&format!("ExecStart={installed} ")));
+    std::fs::write(
+        dir.path().join("directus.service"),
+        service.replace(installed, common::SERVER),
+    )
+    .unwrap();
+    std::fs::copy(
+        deploy.join("directus.socket"),
+        dir.path().join("directus.socket"),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "./directus.socket", "./directus.service"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr.trim(), "", "warnings from systemd-analyze");
+}
