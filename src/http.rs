@@ -1,6 +1,7 @@
 //! The HTTP boundary: the only module that names tiny_http.
 //!
-//! It builds the listening socket (so socket options reach every accepted connection), runs the
+//! It builds the listening socket, or adopts one inherited from a service manager (so socket
+//! options reach every accepted connection), stops accepting at shutdown, runs the
 //! worker threads that share one `Arc<tiny_http::Server>`, converts requests and responses to and
 //! from the product's `wire` types, and writes the access log. It knows nothing of routes, SQL or
 //! maintenance. When it can no longer accept connections it says so through `Fatal` and leaves
@@ -147,8 +148,9 @@ impl HttpServer {
         fatal: Fatal,
     ) -> std::io::Result<HttpServer> {
         let local = listener.local_addr()?;
-        // Only for a shared socket: an extra descriptor keeps the socket open after tiny_http's
-        // accept thread dies, and the keeper notices that death by a refused connection.
+        // Only for a shared socket: on a socket of our own, an extra descriptor would keep it
+        // open after tiny_http's accept thread dies, and the keeper notices that death by the
+        // refused connection.
         let shared = if shared {
             Some(listener.try_clone()?)
         } else {
