@@ -58,6 +58,53 @@ Options (each also from the environment variable shown):
 
 Logs go to stderr (RUST_LOG, default info). The first line on stdout is `listening on http://HOST:PORT`.";
 
+/// Where the listening socket comes from: systemd's socket activation protocol (SPEC §5.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Activation {
+    /// No socket was passed (`LISTEN_FDS` unset, empty or 0): bind `--host`/`--port`.
+    Bind,
+    /// The variables are set but not for this process (a parent that passed them on without
+    /// clearing them): bind as without them. The text says why, for the log.
+    NotOurs(String),
+    /// `LISTEN_FDS=1` and `LISTEN_PID` is this process: serve the socket inherited as fd 3.
+    Inherit,
+}
+
+/// Decides from `LISTEN_FDS` and `LISTEN_PID` whether to serve an inherited socket, as
+/// systemd's `sd_listen_fds` does: the variables count only when `LISTEN_PID` is `own_pid`.
+/// Values that cannot be parsed, or more than one socket for this process, are an error.
+pub fn activation(
+    env: &dyn Fn(&str) -> Option<String>,
+    own_pid: u32,
+) -> Result<Activation, String> {
+    let Some(fds) = env("LISTEN_FDS").filter(|v| !v.is_empty()) else {
+        return Ok(Activation::Bind);
+    };
+    let Some(pid) = env("LISTEN_PID").filter(|v| !v.is_empty()) else {
+        return Ok(Activation::NotOurs(
+            "LISTEN_FDS is set without LISTEN_PID".to_string(),
+        ));
+    };
+    let pid: u32 = pid
+        .trim()
+        .parse()
+        .map_err(|_| format!("LISTEN_PID: \"{pid}\" is not a process id"))?;
+    if pid != own_pid {
+        return Ok(Activation::NotOurs(format!(
+            "LISTEN_PID={pid} is another process (this one is {own_pid})"
+        )));
+    }
+    match fds.trim().parse::<u32>() {
+        Ok(0) => Ok(Activation::Bind),
+        Ok(1) => Ok(Activation::Inherit),
+        Ok(n) => Err(format!(
+            "LISTEN_FDS={n}: this server serves exactly one socket (one ListenStream= in the \
+             socket unit)"
+        )),
+        Err(_) => Err(format!("LISTEN_FDS: \"{fds}\" is not a number of sockets")),
+    }
+}
+
 /// The root when none is given: the parent of the executable's directory when that directory is
 /// named `bin` (so `/srv/app/bin/directus` works from anywhere), else the current directory.
 pub fn default_root() -> PathBuf {
@@ -215,6 +262,40 @@ mod tests {
         assert!(parse(&["--host", "0.0.0.0", "--token", "t"], &[]).is_ok());
         assert!(parse(&["--host", "0.0.0.0", "--allow-public-without-token"], &[]).is_ok());
         assert!(parse(&["--host", "::1"], &[]).is_ok());
+    }
+
+    fn activation_of(vars: &[(&str, &str)], own: u32) -> Result<Activation, String> {
+        let env = |k: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        };
+        activation(&env, own)
+    }
+
+    #[test]
+    fn inherits_only_one_socket_passed_to_this_process() {
+        let fds_pid =
+            |fds: &str, pid: &str| activation_of(&[("LISTEN_FDS", fds), ("LISTEN_PID", pid)], 42);
+        assert_eq!(activation_of(&[], 42), Ok(Activation::Bind));
+        assert_eq!(fds_pid("1", "42"), Ok(Activation::Inherit));
+        assert_eq!(fds_pid("0", "42"), Ok(Activation::Bind));
+        assert_eq!(fds_pid("", "42"), Ok(Activation::Bind));
+        assert!(matches!(fds_pid("1", "41"), Ok(Activation::NotOurs(why)) if why.contains("41")));
+        // Another process's variables are not looked at further, whatever they hold.
+        assert!(matches!(fds_pid("2", "41"), Ok(Activation::NotOurs(_))));
+        assert!(matches!(fds_pid("x", "41"), Ok(Activation::NotOurs(_))));
+        assert!(matches!(
+            activation_of(&[("LISTEN_FDS", "1")], 42),
+            Ok(Activation::NotOurs(_))
+        ));
+        assert!(matches!(
+            activation_of(&[("LISTEN_PID", "42")], 42),
+            Ok(Activation::Bind)
+        ));
+        assert!(fds_pid("2", "42").is_err());
+        assert!(fds_pid("one", "42").is_err());
+        assert!(fds_pid("1", "me").is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The HTTP boundary: the only module that names tiny_http.
 //!
-//! It builds the listening socket (so socket options reach every accepted connection), runs the
+//! It builds the listening socket, or adopts one inherited from a service manager (so socket
+//! options reach every accepted connection), stops accepting at shutdown, runs the
 //! worker threads that share one `Arc<tiny_http::Server>`, converts requests and responses to and
 //! from the product's `wire` types, and writes the access log. It knows nothing of routes, SQL or
 //! maintenance. When it can no longer accept connections it says so through `Fatal` and leaves
@@ -14,7 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io::{Cursor, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -34,23 +35,55 @@ const KEEPER_TICK: Duration = Duration::from_millis(250);
 /// those four are still starting.
 const KEEPER_CONNECTIONS: usize = 8;
 
-/// Binds the listening socket with the options accepted sockets inherit on Linux:
+/// Binds the listening socket with the options accepted sockets inherit on Linux (see
+/// `set_options`).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    set_options(&socket)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+/// Makes a listening socket inherited from a service manager (systemd's socket activation, fd 3)
+/// ready to serve: checks that it is a listening TCP stream socket and sets the options `bind`
+/// sets, so the connections it accepts behave the same. The error says what is wrong with it.
+pub fn adopt(listener: TcpListener) -> Result<TcpListener, String> {
+    let socket = Socket::from(listener);
+    match socket.r#type() {
+        Ok(ty) if ty == Type::STREAM => {}
+        Ok(_) => return Err("the inherited socket (fd 3) is not a stream socket".into()),
+        Err(e) => return Err(format!("cannot inspect the inherited socket (fd 3): {e}")),
+    }
+    match socket.is_listener() {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err("the inherited socket (fd 3) is a TCP socket that is not listening".into())
+        }
+        Err(e) => return Err(format!("cannot inspect the inherited socket (fd 3): {e}")),
+    }
+    // A previous server on this socket made it non-blocking to end its accept loop (see
+    // `stop_accepting`); the flag belongs to the socket's open file, which every holder shares.
+    socket
+        .set_nonblocking(false)
+        .and_then(|()| set_options(&socket))
+        .map_err(|e| format!("cannot set the options of the inherited socket (fd 3): {e}"))?;
+    Ok(socket.into())
+}
+
+/// The listening socket's options, inherited on Linux by the sockets it accepts:
 /// `TCP_NODELAY` (without it every response over ~1 KiB stalls ~40 ms on keep-alive), a send
 /// timeout (a client that never reads pins a worker for that long, not forever) and a receive
 /// timeout (idle and trickling clients are cut; the keeper makes `accept()` return often enough
 /// that the listener itself never times out).
-pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
+fn set_options(socket: &Socket) -> std::io::Result<()> {
     socket.set_tcp_nodelay(true)?;
     socket.set_write_timeout(Some(SEND_TIMEOUT))?;
     socket.set_read_timeout(Some(READ_TIMEOUT))?;
     // A peer that stops acknowledging (or reading, leaving a zero window) is dropped after this
     // long, so later writes to it fail at once instead of each waiting for `SEND_TIMEOUT`.
-    socket.set_tcp_user_timeout(Some(SEND_TIMEOUT))?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    Ok(socket.into())
+    socket.set_tcp_user_timeout(Some(SEND_TIMEOUT))
 }
 
 /// Called when the server can no longer accept connections (tiny_http's accept loop died), with
@@ -59,25 +92,80 @@ pub type Fatal = Arc<dyn Fn(String) + Send + Sync>;
 
 /// A running HTTP server: the tiny_http server and its workers.
 pub struct HttpServer {
-    server: Arc<tiny_http::Server>,
     workers: Vec<JoinHandle<()>>,
-    stopping: Arc<AtomicBool>,
+    stopping: Arc<Stopping>,
+    /// Where the keeper connects (the listening address, loopback for a wildcard one).
+    target: SocketAddr,
+    /// A second descriptor of a listening socket shared with other processes (socket
+    /// activation), kept to end tiny_http's accept loop at stop (`stop_accepting`).
+    shared: Option<TcpListener>,
 }
+
+/// How far stopping has gone; shared by `shutdown`, the workers and the keeper.
+#[derive(Default)]
+struct Stopping {
+    /// Set first: the keeper stops, and workers no longer wait for requests without a bound.
+    requested: AtomicBool,
+    /// When tiny_http's accept loop was known to have ended (or was no longer waited for):
+    /// from then on no new connection reaches this process.
+    accept_ended: OnceLock<Instant>,
+}
+
+impl Stopping {
+    fn requested(&self) -> bool {
+        self.requested.load(Ordering::SeqCst)
+    }
+
+    fn end_accept(&self) {
+        let _ = self.accept_ended.set(Instant::now());
+    }
+
+    fn accept_ended(&self) -> Option<Instant> {
+        self.accept_ended.get().copied()
+    }
+}
+
+/// After the accept loop of a shared socket ended, how long the workers wait for one more
+/// request from a connection accepted just before it (its client may not have sent it yet).
+const LINGER: Duration = Duration::from_millis(200);
+/// How long after the accept loop ended workers go on serving the connections already
+/// accepted: a keep-alive client that never pauses is cut then, and reconnects to the queue.
+const LINGER_MAX: Duration = Duration::from_secs(2);
+/// How long a worker waits for a request before it looks whether the server is stopping.
+const IDLE_POLL: Duration = Duration::from_millis(100);
+/// How long `shutdown` waits for the accept loop of a shared socket to end.
+const ACCEPT_END_WAIT: Duration = Duration::from_secs(2);
 
 impl HttpServer {
     /// Starts `count` workers serving `app` on the listener; `fatal` hears of a dead accept loop.
+    /// `shared` says the listening socket is also held by other processes (socket activation):
+    /// the connections waiting in its queue at stop are then left there for the next server.
     pub fn start(
         listener: TcpListener,
+        shared: bool,
         app: Arc<App>,
         count: usize,
         fatal: Fatal,
     ) -> std::io::Result<HttpServer> {
         let local = listener.local_addr()?;
+        // Only for a shared socket: on a socket of our own, an extra descriptor would keep it
+        // open after tiny_http's accept thread dies, and the keeper notices that death by the
+        // refused connection.
+        let shared = if shared {
+            Some(listener.try_clone()?)
+        } else {
+            None
+        };
         let max_body = app.config.max_body;
         let server = tiny_http::Server::from_listener(listener, None)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let server = Arc::new(server);
-        let stopping = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::new(Stopping::default());
+        let linger = if shared.is_some() {
+            LINGER
+        } else {
+            Duration::ZERO
+        };
         let ids = Arc::new(RequestIds::new());
         let lanes = Arc::new(Lanes::default());
         let mut workers = Vec::with_capacity(count);
@@ -90,28 +178,47 @@ impl HttpServer {
                 lanes.clone(),
                 fatal.clone(),
             );
+            let worker = Worker {
+                server,
+                app,
+                stopping,
+                ids,
+                lanes,
+                max_body,
+                linger,
+                fatal,
+            };
             let handle = std::thread::Builder::new()
                 .name(format!("worker-{i}"))
-                .spawn(move || work(&server, &app, &stopping, &ids, &lanes, max_body, &fatal))?;
+                .spawn(move || worker.work())?;
             workers.push(handle);
         }
+        let target = keeper_target(local);
         // The keeper's connections must hold the pool's idle threads before any client arrives.
-        workers.push(start_keeper(local, stopping.clone(), fatal)?);
+        workers.push(start_keeper(target, stopping.clone(), fatal)?);
         Ok(HttpServer {
-            server,
             workers,
             stopping,
+            target,
+            shared,
         })
     }
 
     /// Stops taking new requests, lets the workers finish what they hold (and what is already
     /// queued), and waits for them up to `grace`. Returns false when some were still busy.
+    ///
+    /// On a shared socket it first ends tiny_http's accept loop, so the connections that arrive
+    /// from then on wait in the socket's queue for the next server instead of being accepted
+    /// here and closed unanswered at exit, and it serves the connections already accepted a
+    /// little longer (`LINGER`). It never calls `shutdown(2)` on the listening socket: that
+    /// would reset the queue of every process holding it.
     pub fn shutdown(self, grace: Duration) -> bool {
-        self.stopping.store(true, Ordering::SeqCst);
-        for _ in &self.workers {
-            self.server.unblock();
-        }
         let deadline = Instant::now() + grace;
+        self.stopping.requested.store(true, Ordering::SeqCst);
+        match &self.shared {
+            Some(listener) => stop_accepting(listener, self.target, &self.stopping),
+            None => self.stopping.end_accept(),
+        }
         let mut all = true;
         for handle in self.workers {
             while !handle.is_finished() && Instant::now() < deadline {
@@ -127,6 +234,52 @@ impl HttpServer {
     }
 }
 
+/// Ends tiny_http's accept loop on a shared listening socket without taking anything from its
+/// queue: `accept()` on a non-blocking socket fails with `WouldBlock` once the queue is empty,
+/// and tiny_http then ends the loop and hands the error to a worker, which marks the end.
+///
+/// `O_NONBLOCK` belongs to the socket's open file, so the service manager and the next server
+/// see it too: the next server clears it when it adopts the socket (`adopt`), a service manager
+/// only polls the socket, and accepted sockets do not inherit it.
+fn stop_accepting(listener: &TcpListener, target: SocketAddr, stopping: &Stopping) {
+    log::info!(
+        "leaving new connections in the shared socket's queue for the next server (tiny_http \
+         logs the end of its accept loop as an error)"
+    );
+    if let Err(e) = listener.set_nonblocking(true) {
+        log::warn!("cannot make the listening socket non-blocking to stop accepting: {e}");
+        stopping.end_accept();
+        return;
+    }
+    // The accept thread may already be blocked in accept(), which the flag does not wake: one
+    // connection of ours does. Should the thread not be waiting, this connection stays in the
+    // queue and the next server reads end-of-file on it at once.
+    if let Err(e) = TcpStream::connect_timeout(&target, Duration::from_secs(1)) {
+        log::debug!("waking the accept loop: {e}");
+    }
+    let until = Instant::now() + ACCEPT_END_WAIT;
+    while stopping.accept_ended().is_none() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if stopping.accept_ended().is_none() {
+        log::warn!("tiny_http's accept loop did not end within {ACCEPT_END_WAIT:?}");
+    }
+    stopping.end_accept();
+}
+
+/// The address the keeper connects to: the listening one, on loopback when that is a wildcard.
+fn keeper_target(local: SocketAddr) -> SocketAddr {
+    match local {
+        SocketAddr::V4(a) if a.ip().is_unspecified() => {
+            SocketAddr::from(([127, 0, 0, 1], a.port()))
+        }
+        SocketAddr::V6(a) if a.ip().is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, a.port()))
+        }
+        other => other,
+    }
+}
+
 /// Starts the keeper: a thread that connects to the server itself, which contains three tiny_http
 /// failure modes from outside the crate.
 ///
@@ -139,19 +292,10 @@ impl HttpServer {
 ///   picks up any connection that tiny_http's lost wake-up left queued, so none waits for more
 ///   than about a tick.
 fn start_keeper(
-    local: SocketAddr,
-    stopping: Arc<AtomicBool>,
+    target: SocketAddr,
+    stopping: Arc<Stopping>,
     fatal: Fatal,
 ) -> std::io::Result<JoinHandle<()>> {
-    let target = match local {
-        SocketAddr::V4(a) if a.ip().is_unspecified() => {
-            SocketAddr::from(([127, 0, 0, 1], a.port()))
-        }
-        SocketAddr::V6(a) if a.ip().is_unspecified() => {
-            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, a.port()))
-        }
-        other => other,
-    };
     // A connection is only known to hold a pool thread once a request on it was answered;
     // one at a time, so no two of them can meet the lost wake-up together.
     let mut held = VecDeque::new();
@@ -176,8 +320,8 @@ fn keeper_connect(target: SocketAddr) -> std::io::Result<TcpStream> {
     TcpStream::connect_timeout(&target, Duration::from_secs(5))
 }
 
-fn keep(target: SocketAddr, mut held: VecDeque<TcpStream>, stopping: &AtomicBool, fatal: &Fatal) {
-    while !stopping.load(Ordering::SeqCst) {
+fn keep(target: SocketAddr, mut held: VecDeque<TcpStream>, stopping: &Stopping, fatal: &Fatal) {
+    while !stopping.requested() {
         std::thread::sleep(KEEPER_TICK);
         // Close the oldest first and connect right after, so the pool thread it frees (which
         // also picks up any connection the lost wake-up left queued) is idle for a moment only.
@@ -187,7 +331,7 @@ fn keep(target: SocketAddr, mut held: VecDeque<TcpStream>, stopping: &AtomicBool
         match keeper_connect(target) {
             Ok(stream) => held.push_back(stream),
             Err(err) if err.kind() == std::io::ErrorKind::ConnectionRefused => {
-                if stopping.load(Ordering::SeqCst) {
+                if stopping.requested() {
                     return;
                 }
                 fatal(format!(
@@ -227,40 +371,66 @@ impl RequestIds {
     }
 }
 
-fn work(
-    server: &tiny_http::Server,
-    app: &App,
-    stopping: &AtomicBool,
-    ids: &RequestIds,
-    lanes: &Lanes,
+/// What a worker thread needs.
+struct Worker {
+    server: Arc<tiny_http::Server>,
+    app: Arc<App>,
+    stopping: Arc<Stopping>,
+    ids: Arc<RequestIds>,
+    lanes: Arc<Lanes>,
     max_body: usize,
-    fatal: &Fatal,
-) {
-    let mut session = Session::default();
-    loop {
-        match server.recv() {
-            Ok(rq) => {
-                let mut next = lanes.claim(rq);
-                while let Some(rq) = next {
-                    let peer = rq.remote_addr().copied();
-                    let abandoned = serve(rq, app, &mut session, ids, max_body);
-                    next = match peer {
-                        Some(peer) if abandoned => {
-                            lanes.abandon(peer);
-                            None
+    /// How long to wait for one more request once no new connection can arrive (`LINGER` on a
+    /// shared socket, else nothing: the queue is all there is).
+    linger: Duration,
+    fatal: Fatal,
+}
+
+impl Worker {
+    fn work(&self) {
+        let mut session = Session::default();
+        loop {
+            // Never an unbounded wait, so a worker sees `shutdown` start without an unblock
+            // message: a worker already stopping would take unblocks meant for the others.
+            let stopping = self.stopping.requested();
+            let wait = if stopping { self.linger } else { IDLE_POLL };
+            let waited = Instant::now();
+            match self.server.recv_timeout(wait) {
+                Ok(Some(rq)) => self.serve_lane(rq, &mut session),
+                Ok(None) if stopping => {
+                    if let Some(ended) = self.stopping.accept_ended() {
+                        if waited.elapsed() >= wait || ended.elapsed() >= LINGER_MAX {
+                            return;
                         }
-                        Some(peer) => lanes.release(peer),
-                        None => None,
-                    };
+                    }
+                }
+                Ok(None) => {}
+                // While stopping, this is the end of the accept loop that `stop_accepting`
+                // asked for.
+                Err(_) if self.stopping.requested() => self.stopping.end_accept(),
+                Err(err) => {
+                    // Outside shutdown, tiny_http sends an error only when its accept loop
+                    // ended: no request will come any more, so this worker is done.
+                    (self.fatal)(format!("tiny_http's accept loop died ({err})"));
+                    return;
                 }
             }
-            Err(_) if stopping.load(Ordering::SeqCst) => return,
-            Err(err) => {
-                // Outside shutdown, tiny_http sends an error only when its accept loop ended:
-                // no request will come any more, so this worker is done.
-                fatal(format!("tiny_http's accept loop died ({err})"));
-                return;
-            }
+        }
+    }
+
+    /// Serves the request and then every request queued behind it on its connection.
+    fn serve_lane(&self, rq: tiny_http::Request, session: &mut Session) {
+        let mut next = self.lanes.claim(rq);
+        while let Some(rq) = next {
+            let peer = rq.remote_addr().copied();
+            let abandoned = serve(rq, &self.app, session, &self.ids, self.max_body);
+            next = match peer {
+                Some(peer) if abandoned => {
+                    self.lanes.abandon(peer);
+                    None
+                }
+                Some(peer) => self.lanes.release(peer),
+                None => None,
+            };
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::maintenance::{self, NoticeCache};
 use crate::record::ServerRecord;
 use crate::storage::{self, Storage};
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -32,14 +32,19 @@ pub enum RunError {
     Start(String),
     /// It stopped on its own after it started: tiny_http's accept loop died.
     Fatal(String),
+    /// The socket inherited from the service manager cannot be served (not a listening TCP
+    /// stream socket): a deployment error, like a bad flag.
+    Inherited(String),
 }
 
 impl RunError {
-    /// The process exit status: 1 for a failed start, 70 (`EX_SOFTWARE`) for a server that
-    /// stopped serving, so a supervisor restarts it.
+    /// The process exit status: 1 for a failed start, 2 for an unusable inherited socket (as
+    /// for a bad flag), 70 (`EX_SOFTWARE`) for a server that stopped serving, so a supervisor
+    /// restarts it.
     pub fn exit_code(&self) -> u8 {
         match self {
             RunError::Start(_) => 1,
+            RunError::Inherited(_) => 2,
             RunError::Fatal(_) => 70,
         }
     }
@@ -48,10 +53,21 @@ impl RunError {
 impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RunError::Start(msg) => write!(f, "{msg}"),
+            RunError::Start(msg) | RunError::Inherited(msg) => write!(f, "{msg}"),
             RunError::Fatal(msg) => write!(f, "{msg}; exiting so that a supervisor restarts it"),
         }
     }
+}
+
+/// The listening socket `run` serves.
+#[derive(Debug)]
+pub enum Listen {
+    /// Bind `--host`/`--port`. The text, when there is one, says why socket activation's
+    /// variables were set but not used (they were for another process).
+    Bind(Option<String>),
+    /// The socket inherited from the service manager as fd 3 (systemd's socket activation),
+    /// not yet checked.
+    Inherited(TcpListener),
 }
 
 /// Why the server stops.
@@ -89,8 +105,8 @@ impl Stop {
     }
 }
 
-/// Runs the server until SIGINT or SIGTERM (`Ok`), or until it can no longer serve.
-pub fn run(config: ServerConfig) -> Result<(), RunError> {
+/// Runs the server on `listen` until SIGINT or SIGTERM (`Ok`), or until it can no longer serve.
+pub fn run(config: ServerConfig, listen: Listen) -> Result<(), RunError> {
     let start = RunError::Start;
     // tiny_http's accept thread panics when descriptors run out (two per connection): push that
     // point as far as the hard limit allows.
@@ -113,10 +129,39 @@ pub fn run(config: ServerConfig) -> Result<(), RunError> {
     let db = std::fs::canonicalize(&config.db).unwrap_or_else(|_| config.db.clone());
 
     let addr = SocketAddr::new(config.host, config.port);
-    let listener = http::bind(addr).map_err(|e| start(format!("cannot listen on {addr}: {e}")))?;
+    let (listener, shared) = match listen {
+        Listen::Bind(ignored) => {
+            if let Some(why) = ignored {
+                log::info!("socket activation: LISTEN_FDS ignored ({why}); binding {addr}");
+            }
+            let listener =
+                http::bind(addr).map_err(|e| start(format!("cannot listen on {addr}: {e}")))?;
+            (listener, false)
+        }
+        Listen::Inherited(listener) => (http::adopt(listener).map_err(RunError::Inherited)?, true),
+    };
     let local = listener
         .local_addr()
         .map_err(|e| start(format!("cannot read the bound address: {e}")))?;
+    // The same rule as for `--host` (SPEC §6), for a socket the service manager bound.
+    if shared
+        && !local.ip().is_loopback()
+        && config.token.is_none()
+        && !config.allow_public_without_token
+    {
+        return Err(RunError::Inherited(format!(
+            "refusing to serve the inherited socket on {local} without a token: set --token (or \
+             DIRECTUS_TOKEN), or pass --allow-public-without-token"
+        )));
+    }
+    if shared {
+        log::info!(
+            "socket activation: serving the inherited socket (fd 3) on {local}; it wins over \
+             --host/--port ({addr})"
+        );
+    } else {
+        log::info!("bound {local}");
+    }
     let url = format!("http://{local}");
 
     // Without its record the CLI could not find this server's database to drain: the server
@@ -165,7 +210,7 @@ pub fn run(config: ServerConfig) -> Result<(), RunError> {
             stop.set(Reason::Fatal(msg));
         })
     };
-    let server = HttpServer::start(listener, app.clone(), workers, fatal)
+    let server = HttpServer::start(listener, shared, app.clone(), workers, fatal)
         .map_err(|e| start(format!("cannot start the workers: {e}")))?;
 
     let watching = Arc::new(AtomicBool::new(true));
@@ -260,5 +305,6 @@ mod tests {
     fn exit_codes() {
         assert_eq!(RunError::Start("x".into()).exit_code(), 1);
         assert_eq!(RunError::Fatal("x".into()).exit_code(), 70);
+        assert_eq!(RunError::Inherited("x".into()).exit_code(), 2);
     }
 }
