@@ -4,7 +4,8 @@
 //! preflight → wrong token 401 → unknown route 404 → wrong method 405 → missing token 403 →
 //! 415 → 413 → unknown collection or item 403 → 400. The maintenance check is one `lstat` and
 //! comes before routing, auth, body reading and any database access. The handlers live in
-//! `collections` and `items`; they never see tiny_http and never write SQL.
+//! `collections`, `items` and `fields`; they never see tiny_http and never write SQL. `oas`
+//! describes the routes as an OpenAPI document, derived from the router.
 
 mod auth;
 mod body;
@@ -12,6 +13,7 @@ mod collections;
 mod envelope;
 mod fields;
 mod items;
+mod oas;
 mod route;
 mod session;
 
@@ -38,6 +40,8 @@ pub struct App {
     pub observer: Observer,
     /// This process's writers take turns here (see `Session::write`).
     writes: WriteQueue,
+    /// The OpenAPI document, rendered once (`oas`).
+    specs: Vec<u8>,
 }
 
 impl App {
@@ -45,6 +49,7 @@ impl App {
     pub fn new(config: ServerConfig, flag: PathBuf, logs_unusable: bool) -> App {
         App {
             writes: WriteQueue::new(config.workers),
+            specs: oas::render(),
             config,
             flag,
             logs_unusable,
@@ -150,6 +155,7 @@ impl App {
         match action {
             Action::Pong => Ok(Response::text(200, "text/plain; charset=utf-8", "pong")),
             Action::Health => Ok(self.health(session)),
+            Action::Specs => Ok(Response::json_bytes(200, self.specs.clone())),
             Action::ListCollections => collections::list(self, session),
             Action::CreateCollection => collections::create(self, session, raw),
             Action::ReadCollection(name) => collections::read(self, session, &name),

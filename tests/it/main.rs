@@ -10,4 +10,5 @@ mod indexed;
 mod lifecycle;
 mod maintenance;
 mod nginx;
+mod oas;
 mod scripts;

@@ -1,0 +1,111 @@
+//! `GET /server/specs/oas` against the real server: the document is served like any route
+//! (token, maintenance, `HEAD`), and it describes the answers the server really gives. The
+//! regression cases that schemathesis found (scripts/test-oas.sh) are kept here as plain tests.
+
+use crate::common::{seed, Server};
+use serde_json::Value;
+
+const AUTH: (&str, &str) = ("Authorization", "Bearer t");
+
+/// (method, path template, target, content type or "", body, status the server answers).
+type Case<'a> = (&'a str, &'a str, &'a str, &'a str, Option<&'a str>, u16);
+
+#[test]
+fn the_document_is_served_with_the_token_and_closed_during_maintenance() {
+    let s = Server::start(&["--token", "t"]);
+    let r = s.req("GET", "/server/specs/oas", &[AUTH], None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let doc = r.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/items/{collection}/{id}"]["patch"].is_object());
+    // The same bytes every time: the document is built once.
+    let again = s.req("GET", "/server/specs/oas?access_token=t", &[], None);
+    assert_eq!(again.body, r.body);
+
+    let head = s.client().send("HEAD", "/server/specs/oas", &[AUTH], None);
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+
+    let missing = s.get("/server/specs/oas");
+    assert_eq!(
+        (missing.status, missing.code().as_str()),
+        (403, "FORBIDDEN")
+    );
+    let wrong = s.req(
+        "GET",
+        "/server/specs/oas",
+        &[("Authorization", "Bearer x")],
+        None,
+    );
+    assert_eq!(wrong.status, 401);
+    let post = s.req("POST", "/server/specs/oas", &[AUTH], None);
+    assert_eq!(post.status, 405);
+    assert_eq!(post.header("allow"), Some("GET, HEAD, OPTIONS"));
+
+    std::fs::write(s.flag(), br#"{"retry_after":60}"#).unwrap();
+    let closed = s.req("GET", "/server/specs/oas", &[AUTH], None);
+    assert_eq!(closed.status, 503);
+    assert_eq!(closed.header("retry-after"), Some("60"));
+    assert_eq!(closed.code(), "SERVICE_UNAVAILABLE");
+}
+
+/// The document's own claims, checked against real answers of a few operations: the success
+/// status is documented, and so is every error status the request gets.
+#[test]
+fn real_answers_have_documented_statuses() {
+    let s = Server::start(&["--token", "t"]);
+    seed_with_token(&s);
+    let doc = s.req("GET", "/server/specs/oas", &[AUTH], None).json();
+    #[rustfmt::skip]
+    let cases: &[Case] = &[
+        ("get", "/items/{collection}", "/items/articles?limit=1&meta=*", "", None, 200),
+        ("get", "/items/{collection}", "/items/articles?limit=-2", "", None, 400),
+        ("get", "/items/{collection}", "/items/nope", "", None, 403),
+        ("get", "/items/{collection}/{id}", "/items/articles/x", "", None, 403),
+        ("post", "/items/{collection}", "/items/articles", "text/plain", Some("{}"), 415),
+        ("post", "/items/{collection}", "/items/articles", "application/json", Some("[1]"), 400),
+        ("delete", "/items/{collection}/{id}", "/items/articles/1", "", None, 204),
+        ("get", "/server/health", "/server/health", "", None, 200),
+        ("options", "/collections", "/collections", "", None, 204),
+    ];
+    for (method, template, target, content_type, body, status) in cases {
+        let mut headers = vec![AUTH];
+        if !content_type.is_empty() {
+            headers.push(("Content-Type", content_type));
+        }
+        let r = s.req(&method.to_uppercase(), target, &headers, *body);
+        assert_eq!(r.status, *status, "{method} {target}: {}", r.text());
+        let responses = &doc["paths"][template][method]["responses"];
+        assert!(
+            responses.get(status.to_string()).is_some(),
+            "{status} of {method} {template} is not documented"
+        );
+    }
+}
+
+fn seed_with_token(s: &Server) {
+    for (target, body) in [
+        ("/collections", r#"{"collection":"articles"}"#),
+        ("/items/articles", r#"[{"title":"a"},{"title":"b"}]"#),
+    ] {
+        let r = s.req(
+            "POST",
+            target,
+            &[AUTH, ("Content-Type", "application/json")],
+            Some(body),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+}
+
+/// Without a token the document is served to anyone (loopback), like every route.
+#[test]
+fn without_a_token_it_needs_none() {
+    let s = Server::start(&[]);
+    seed(&s, "a", r#"{"t":1}"#);
+    let r = s.get("/server/specs/oas/");
+    assert_eq!(r.status, 200);
+    let doc: Value = r.json();
+    assert!(doc["components"]["securitySchemes"]["bearerAuth"].is_object());
+}
