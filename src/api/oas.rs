@@ -70,6 +70,9 @@ struct Op {
     /// The codes its `400` can carry besides `INVALID_PAYLOAD` (which any request can get: a
     /// body with broken framing, or both forms of the token).
     bad: &'static [&'static str],
+    /// Path parameters described by another entry of `components/parameters` than their own
+    /// name: (name in the template, entry).
+    path: &'static [(&'static str, &'static str)],
 }
 
 /// An operation's success answer.
@@ -101,6 +104,7 @@ fn describe(action: &Action) -> Op {
         body,
         success,
         bad,
+        path: &[],
     };
     let items = || schema("Item");
     let item_list = || json!({ "type": "array", "items": schema("Item") });
@@ -236,14 +240,17 @@ fn describe(action: &Action) -> Op {
             Success::Data(schema("Field")),
             &[],
         ),
-        Action::UpdateField(..) => op(
-            "updateField",
-            "Build or drop a field's index",
-            &[],
-            Some(schema("FieldPatch")),
-            Success::Data(schema("Field")),
-            &[],
-        ),
+        Action::UpdateField(..) => Op {
+            path: &[("field", "indexable_field")],
+            ..op(
+                "updateField",
+                "Build or drop a field's index (`id`'s cannot change: 400)",
+                &[],
+                Some(schema("FieldPatch")),
+                Success::Data(schema("Field")),
+                &[],
+            )
+        },
     }
 }
 
@@ -261,7 +268,12 @@ fn operation(route: &Route, method: Method, op: &Op) -> Value {
     out.insert("operationId".into(), Value::from(id));
     out.insert("summary".into(), Value::from(op.summary));
     out.insert("tags".into(), json!([tag(route)]));
-    let mut params: Vec<Value> = path_params(route);
+    let mut params: Vec<Value> = path_names(route)
+        .map(|name| {
+            let entry = op.path.iter().find(|(n, _)| *n == name);
+            parameter(entry.map_or(name, |(_, entry)| entry))
+        })
+        .collect();
     params.extend(op.query.iter().map(|name| parameter(name)));
     if !params.is_empty() {
         out.insert("parameters".into(), Value::Array(params));
@@ -324,7 +336,16 @@ fn errors(route: &Route, op: &Op) -> Vec<(&'static str, Value)> {
 
 /// `OPTIONS` that is not a CORS preflight: `204` with `Allow`.
 fn options(route: &Route) -> Value {
-    let params = path_params(route);
+    // `OPTIONS` checks neither the path's parameters nor a missing token (a wrong one is 401).
+    let params: Vec<Value> = path_names(route)
+        .map(|name| {
+            json!({
+                "name": name, "in": "path", "required": true,
+                "description": "Any value: `OPTIONS` does not look it up.",
+                "schema": { "type": "string", "minLength": 1 },
+            })
+        })
+        .collect();
     let mut responses = Map::new();
     responses.insert(
         "204".into(),
@@ -360,6 +381,7 @@ fn options(route: &Route) -> Value {
         "tags": [tag(route)],
         "parameters": params,
         "responses": responses,
+        "security": [{ "bearerAuth": [] }, { "accessToken": [] }, {}],
     })
 }
 
@@ -372,14 +394,12 @@ fn tag(route: &Route) -> &'static str {
     }
 }
 
-/// The route's path parameters, in template order.
-fn path_params(route: &Route) -> Vec<Value> {
+/// The names of the route's path parameters, in template order.
+fn path_names<'r>(route: &'r Route) -> impl Iterator<Item = &'static str> + 'r {
     route
         .template()
         .split('/')
         .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
-        .map(parameter)
-        .collect()
 }
 
 fn parameter(name: &str) -> Value {
@@ -633,12 +653,18 @@ fn parameters() -> Value {
             "schema": { "type": "string", "minLength": 1 },
             "example": "title",
         },
+        "indexable_field": {
+            "name": "field", "in": "path", "required": true,
+            "description": "A field name other than `id` (the primary key, always indexed).",
+            "schema": { "type": "string", "minLength": 1, "not": { "const": "id" } },
+            "example": "title",
+        },
         "fields": {
             "name": "fields", "in": "query",
             "description": "The fields to return, comma-separated; `*` is all (the default).",
             "style": "form", "explode": false,
             "schema": {
-                "type": "array", "maxItems": 1000,
+                "type": "array", "minItems": 1, "maxItems": 1000,
                 "items": { "type": "string", "pattern": "^(\\*|[A-Za-z][A-Za-z0-9_-]{0,63})$" },
             },
             "example": ["id", "title"],
@@ -653,7 +679,9 @@ fn parameters() -> Value {
                             (`filter[_or][0][views][_lt]=100`). One form per request, not both. \
                             (OpenAPI allows one parameter per name, so only the JSON form is \
                             described by a schema.)",
-            "content": { "application/json": { "schema": schema("Filter") } },
+            "content": { "application/json": { "schema": {
+                "anyOf": [schema("Filter"), { "type": "null" }],
+            } } },
         },
         "search": {
             "name": "search", "in": "query",
@@ -667,7 +695,7 @@ fn parameters() -> Value {
                             Without it, `id` ascending.",
             "style": "form", "explode": false,
             "schema": {
-                "type": "array", "maxItems": 32,
+                "type": "array", "minItems": 1, "maxItems": 32,
                 "items": { "type": "string", "pattern": "^-?[A-Za-z][A-Za-z0-9_-]{0,63}$" },
             },
             "example": ["-views", "title"],
@@ -675,17 +703,17 @@ fn parameters() -> Value {
         "limit": {
             "name": "limit", "in": "query",
             "description": "How many items (default 100; -1 is all).",
-            "schema": { "type": "integer", "format": "int64", "minimum": -1 },
+            "schema": { "type": "integer", "minimum": -1, "maximum": i64::MAX },
         },
         "offset": {
             "name": "offset", "in": "query",
             "description": "How many items to skip (`page` overrides it).",
-            "schema": { "type": "integer", "format": "int64", "minimum": 0 },
+            "schema": { "type": "integer", "minimum": 0, "maximum": u64::MAX },
         },
         "page": {
             "name": "page", "in": "query",
             "description": "The page of `limit` items, from 1.",
-            "schema": { "type": "integer", "format": "int64", "minimum": 1 },
+            "schema": { "type": "integer", "minimum": 1, "maximum": u64::MAX },
         },
         "meta": {
             "name": "meta", "in": "query",
@@ -711,8 +739,17 @@ fn schemas() -> Value {
     let item_fields = json!({
         "type": "object",
         "description": "The fields of an item: any JSON values, stored and returned as given.",
-        "propertyNames": name,
     });
+    // The query object's lists: a CSV string (items trimmed) or an array of such strings.
+    let csv = |item: &str| {
+        let list = json!({
+            "type": "string",
+            "pattern": format!("^\\s*{item}\\s*(,\\s*{item}\\s*)*$"),
+        });
+        json!({ "oneOf": [list, { "type": "array", "items": list }] })
+    };
+    let plain = "[A-Za-z][A-Za-z0-9_-]{0,63}";
+    let counts = "(total_count|filter_count|\\*)?";
     json!({
         "Item": {
             "type": "object",
@@ -788,14 +825,14 @@ fn schemas() -> Value {
             "type": "object",
             "description": "The query parameters of a read, as an object.",
             "properties": {
-                "fields": { "type": ["string", "array"], "items": { "type": "string" } },
-                "filter": schema("Filter"),
+                "fields": csv(&format!("(\\*|{plain})")),
+                "filter": { "anyOf": [schema("Filter"), { "type": "null" }] },
                 "search": { "type": ["string", "null"] },
-                "sort": { "type": ["string", "array"], "items": { "type": "string" } },
-                "limit": { "type": "integer", "minimum": -1 },
-                "offset": { "type": "integer", "minimum": 0 },
-                "page": { "type": "integer", "minimum": 1 },
-                "meta": { "type": ["string", "array"], "items": { "type": "string" } },
+                "sort": csv(&format!("-?{plain}")),
+                "limit": { "type": "integer", "minimum": -1, "maximum": i64::MAX },
+                "offset": { "type": "integer", "minimum": 0, "maximum": u64::MAX },
+                "page": { "type": "integer", "minimum": 1, "maximum": u64::MAX },
+                "meta": csv(counts),
             },
             "additionalProperties": false,
         },
@@ -970,7 +1007,10 @@ mod tests {
                     .map(Vec::as_slice)
                     .unwrap_or_default()
                     .iter()
-                    .map(|p| resolve(&doc, p["$ref"].as_str().unwrap()))
+                    .map(|p| match p["$ref"].as_str() {
+                        Some(at) => resolve(&doc, at),
+                        None => p,
+                    })
                     .filter(|p| p["in"] == "path")
                     .map(|p| p["name"].as_str().unwrap())
                     .collect();

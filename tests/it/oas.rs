@@ -150,3 +150,83 @@ fn integral_numbers_written_as_floats_are_integers_in_bodies() {
         assert_eq!(r.status, 400, "{method} {target} {body}: {}", r.text());
     }
 }
+
+/// Where schemathesis found the document wrong rather than the server: the server's answer,
+/// which SPEC wants, and the part of the document that now says so.
+#[test]
+fn document_cases_found_by_schemathesis() {
+    let s = Server::start(&["--token", "t"]);
+    seed_with_token(&s);
+    let doc = s.req("GET", "/server/specs/oas", &[AUTH], None).json();
+    let send = |method: &str, target: &str, body: Option<&str>| {
+        let mut headers = vec![AUTH];
+        if body.is_some() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        s.req(method, target, &headers, body)
+    };
+
+    // OPTIONS answers without a token (ignored_auth): its security allows none.
+    let r = s.req("OPTIONS", "/collections", &[], None);
+    assert_eq!(r.status, 204);
+    let security = doc["paths"]["/collections"]["options"]["security"]
+        .as_array()
+        .unwrap();
+    assert!(security.contains(&serde_json::json!({})), "{security:?}");
+    // ... and does not look its path parameters up: they are any string there.
+    let r = s.req(
+        "OPTIONS",
+        "/items/articles/99999999999999999999",
+        &[AUTH],
+        None,
+    );
+    assert_eq!(r.status, 204);
+    let param = &doc["paths"]["/items/{collection}/{id}"]["options"]["parameters"][1];
+    assert_eq!(param["schema"]["type"], "string", "{param}");
+
+    // `page` and `offset` go up to 2^64-1 (answered, empty), not only to 2^63-1.
+    let r = send(
+        "GET",
+        "/items/articles?page=9223372036854775808&limit=1",
+        None,
+    );
+    assert_eq!((r.status, r.ids()), (200, vec![]));
+    let page = &doc["components"]["parameters"]["page"]["schema"];
+    assert_eq!(page["maximum"], u64::MAX, "{page}");
+
+    // The fields of a body may have any name (only queries restrict names).
+    let r = send(
+        "PATCH",
+        "/items/articles",
+        Some(r#"{"keys":[1],"data":{"":1,"a b":2}}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let data = &doc["components"]["schemas"]["BatchUpdate"]["oneOf"][1]["properties"]["data"];
+    assert!(data.get("propertyNames").is_none(), "{data}");
+
+    // `id`'s index cannot be switched: 400, and the path parameter says so.
+    let r = send(
+        "PATCH",
+        "/fields/articles/id",
+        Some(r#"{"schema":{"is_indexed":true}}"#),
+    );
+    assert_eq!((r.status, r.code().as_str()), (400, "INVALID_PAYLOAD"));
+    let field = &doc["paths"]["/fields/{collection}/{field}"]["patch"]["parameters"][1];
+    assert_eq!(
+        field["$ref"], "#/components/parameters/indexable_field",
+        "{field}"
+    );
+
+    // An empty CSV list in a body's query is 400; the schema asks for at least one item.
+    let r = send(
+        "DELETE",
+        "/items/articles",
+        Some(r#"{"query":{"fields":""}}"#),
+    );
+    assert_eq!((r.status, r.code().as_str()), (400, "INVALID_QUERY"));
+    let fields = &doc["components"]["schemas"]["Query"]["properties"]["fields"];
+    assert!(fields["oneOf"][0]["pattern"].is_string(), "{fields}");
+    // `filter=null` is no filter, and allowed.
+    let r = send("GET", "/items/articles?filter=null&fields=id", None);
+    assert_eq!((r.status, r.ids()), (200, vec![1, 2]));
+}
