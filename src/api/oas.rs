@@ -73,6 +73,10 @@ struct Op {
     /// Path parameters described by another entry of `components/parameters` than their own
     /// name: (name in the template, entry).
     path: &'static [(&'static str, &'static str)],
+    /// False for an operation that needs no token (no security, no 401/403).
+    needs_token: bool,
+    /// False for an operation exempt from maintenance (no maintenance 503).
+    closes_for_maintenance: bool,
 }
 
 /// An operation's success answer.
@@ -105,19 +109,25 @@ fn describe(action: &Action) -> Op {
         success,
         bad,
         path: &[],
+        needs_token: true,
+        closes_for_maintenance: true,
     };
     let items = || schema("Item");
     let item_list = || json!({ "type": "array", "items": schema("Item") });
     let query: &[&str] = &["INVALID_QUERY"];
     match action {
-        Action::Pong => op(
-            "ping",
-            "Liveness probe; public, and answered during maintenance",
-            &[],
-            None,
-            Success::Pong,
-            &[],
-        ),
+        Action::Pong => Op {
+            needs_token: false,
+            closes_for_maintenance: false,
+            ..op(
+                "ping",
+                "Liveness probe; public, and answered during maintenance",
+                &[],
+                None,
+                Success::Pong,
+                &[],
+            )
+        },
         Action::Health => op(
             "health",
             "Health: whether the database answers",
@@ -258,7 +268,6 @@ fn describe(action: &Action) -> Op {
 /// `GET`'s answers without their bodies.
 fn operation(route: &Route, method: Method, op: &Op) -> Value {
     let head = method == Method::Head;
-    let public = matches!(route, Route::Ping);
     let mut out = Map::new();
     let id = if head {
         format!("{}Head", op.id)
@@ -298,7 +307,7 @@ fn operation(route: &Route, method: Method, op: &Op) -> Value {
         }
     }
     out.insert("responses".into(), Value::Object(responses));
-    if public {
+    if !op.needs_token {
         out.insert("security".into(), json!([]));
     }
     Value::Object(out)
@@ -306,13 +315,12 @@ fn operation(route: &Route, method: Method, op: &Op) -> Value {
 
 /// The error responses an operation can give, in the order `App::dispatch` checks them.
 fn errors(route: &Route, op: &Op) -> Vec<(&'static str, Value)> {
-    let public = matches!(route, Route::Ping);
     let templated = route.template().contains('{');
     let mut out = Vec::new();
     let mut bad = vec!["INVALID_PAYLOAD"];
     bad.extend(op.bad);
     out.push(("400", bad_request(&bad)));
-    if !public {
+    if op.needs_token {
         out.push(("401", reference("InvalidCredentials")));
         out.push(("403", reference("Forbidden")));
     }
@@ -324,7 +332,7 @@ fn errors(route: &Route, op: &Op) -> Vec<(&'static str, Value)> {
         out.push(("415", reference("UnsupportedMediaType")));
     }
     out.push(("500", reference("InternalError")));
-    if !public {
+    if op.closes_for_maintenance {
         match op.success {
             // Health answers 503 itself when the database does not.
             Success::Health => out.push(("503", health_unavailable())),
