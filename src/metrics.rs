@@ -22,6 +22,7 @@ pub enum Template {
     Ping,
     Health,
     Metrics,
+    Specs,
     Collections,
     Collection,
     Items,
@@ -31,11 +32,12 @@ pub enum Template {
 }
 
 impl Template {
-    const ALL: [Template; 10] = [
+    const ALL: [Template; 11] = [
         Template::Unmatched,
         Template::Ping,
         Template::Health,
         Template::Metrics,
+        Template::Specs,
         Template::Collections,
         Template::Collection,
         Template::Items,
@@ -44,19 +46,21 @@ impl Template {
         Template::Field,
     ];
 
-    /// The label value.
+    /// The label value: the route's path template as the OpenAPI document writes it
+    /// (`api::route` checks they agree).
     pub fn as_str(self) -> &'static str {
         match self {
             Template::Unmatched => "unmatched",
             Template::Ping => "/server/ping",
             Template::Health => "/server/health",
             Template::Metrics => "/server/metrics",
+            Template::Specs => "/server/specs/oas",
             Template::Collections => "/collections",
-            Template::Collection => "/collections/:name",
-            Template::Items => "/items/:collection",
-            Template::Item => "/items/:collection/:id",
-            Template::Fields => "/fields/:collection",
-            Template::Field => "/fields/:collection/:field",
+            Template::Collection => "/collections/{name}",
+            Template::Items => "/items/{collection}",
+            Template::Item => "/items/{collection}/{id}",
+            Template::Fields => "/fields/{collection}",
+            Template::Field => "/fields/{collection}/{field}",
         }
     }
 
@@ -366,14 +370,14 @@ mod tests {
         m.request("GET", Template::Item, 418, Duration::from_millis(1));
         let t = text(&m, None);
         assert!(t.contains(
-            r#"directus_http_requests_total{method="GET",route="/items/:collection/:id",status="200"} 3"#
+            r#"directus_http_requests_total{method="GET",route="/items/{collection}/{id}",status="200"} 3"#
         ), "{t}");
         assert!(t.contains(
             r#"directus_http_requests_total{method="other",route="unmatched",status="404"} 1"#
         ));
         assert!(t.contains(r#"status="418"} 1"#));
         assert!(t.contains(
-            r#"directus_http_request_duration_seconds_count{route="/items/:collection/:id"} 4"#
+            r#"directus_http_request_duration_seconds_count{route="/items/{collection}/{id}"} 4"#
         ));
     }
 

@@ -348,9 +348,27 @@ fn strings_or_csv<T>(
     }
 }
 
+/// An integer in a JSON body: a number with no fraction, written `1`, `1.0` or `1e2` alike (as
+/// JSON Schema's `integer` and JavaScript clients see it). `None` for a fraction, a value
+/// outside `i64`, or a float beyond 2^53, where floats no longer hold every integer exactly.
+pub fn json_integer(value: &Value) -> Option<i64> {
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    let Value::Number(n) = value else {
+        return None;
+    };
+    if let Some(i) = n.as_i64() {
+        return Some(i);
+    }
+    let f = n.as_f64()?;
+    // Within ±2^53 the cast is exact.
+    (f.fract() == 0.0 && f.abs() <= EXACT).then_some(f as i64)
+}
+
 fn json_number_text(value: &Value) -> Result<String, ApiError> {
     match value {
-        Value::Number(n) => Ok(n.to_string()),
+        Value::Number(n) => {
+            Ok(json_integer(value).map_or_else(|| n.to_string(), |i| i.to_string()))
+        }
         Value::String(s) => Ok(s.clone()),
         _ => Err(ApiError::InvalidQuery("Expected an integer.".into())),
     }
@@ -828,6 +846,27 @@ mod tests {
         assert_eq!(q.limit, Some(2));
         assert_eq!(q.fields, Some(vec!["id".to_string(), "title".to_string()]));
         assert!(Query::from_json(&serde_json::json!({"bogus": 1})).is_err());
+    }
+
+    #[test]
+    fn json_integers() {
+        let cases = [
+            ("1", Some(1)),
+            ("-1.0", Some(-1)),
+            ("4e1", Some(40)),
+            ("9007199254740992.0", Some(9_007_199_254_740_992)),
+            ("9223372036854775807", Some(i64::MAX)),
+            ("1.5", None),
+            ("9007199254740994.0", None),
+            ("18446744073709551615", None),
+            ("1e300", None),
+            ("\"1\"", None),
+            ("null", None),
+        ];
+        for (text, want) in cases {
+            let value: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(json_integer(&value), want, "{text}");
+        }
     }
 
     #[test]

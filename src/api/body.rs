@@ -3,7 +3,7 @@
 //! database.
 
 use crate::error::ApiError;
-use crate::query::Query;
+use crate::query::{self, Query};
 use crate::wire::{BodyError, BodySource, Request};
 use serde_json::{Map, Value};
 
@@ -106,7 +106,7 @@ pub fn patch(value: Value, id: i64) -> Result<Fields, ApiError> {
         return Err(invalid("Send an object of the fields to change."));
     };
     match patch.get("id") {
-        Some(body_id) if body_id.as_i64() != Some(id) => Err(invalid(
+        Some(body_id) if query::json_integer(body_id) != Some(id) => Err(invalid(
             "The \"id\" in the body differs from the one in the path.",
         )),
         _ => Ok(patch),
@@ -196,7 +196,7 @@ fn parse_keys(value: &Value) -> Result<Vec<i64>, ApiError> {
     let Value::Array(list) = value else {
         return Err(invalid("\"keys\" must be an array of ids."));
     };
-    let ids: Option<Vec<i64>> = list.iter().map(Value::as_i64).collect();
+    let ids: Option<Vec<i64>> = list.iter().map(query::json_integer).collect();
     ids.map(dedup)
         .ok_or_else(|| invalid("Every id must be an integer."))
 }
@@ -211,10 +211,9 @@ pub fn dedup(ids: Vec<i64>) -> Vec<i64> {
 fn split_id(mut item: Fields) -> Result<(Option<i64>, Fields), ApiError> {
     let id = match item.remove("id") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(
-            v.as_i64()
-                .ok_or_else(|| invalid("\"id\" must be an integer."))?,
-        ),
+        Some(v) => {
+            Some(query::json_integer(&v).ok_or_else(|| invalid("\"id\" must be an integer."))?)
+        }
     };
     Ok((id, item))
 }

@@ -6,8 +6,9 @@
 //! comes before routing, auth, body reading and any database access. In read-only mode it lets
 //! `GET`, `HEAD` and `OPTIONS` through; a request carrying the flag's bypass secret
 //! (`X-Maintenance-Bypass`) goes through in either mode, and its writes pass the write gate
-//! (`App::write_gate`). The handlers live in `collections` and `items`; they never see
-//! tiny_http and never write SQL.
+//! (`App::write_gate`). The handlers live in `collections`, `items` and `fields`; they never see
+//! tiny_http and never write SQL. `oas` describes the routes as an OpenAPI document, derived
+//! from the router.
 
 mod auth;
 mod body;
@@ -16,6 +17,7 @@ mod envelope;
 mod fields;
 mod group;
 mod items;
+mod oas;
 mod route;
 mod session;
 
@@ -59,6 +61,8 @@ pub struct App {
     groups: Groups,
     /// Counters and histograms of requests and writes (`/server/metrics`).
     pub metrics: Metrics,
+    /// The OpenAPI document, rendered once (`oas`).
+    specs: Vec<u8>,
 }
 
 impl App {
@@ -67,6 +71,7 @@ impl App {
         App {
             groups: Groups::new(config.workers),
             metrics: Metrics::new(config.metrics),
+            specs: oas::render(),
             config,
             flag,
             logs_unusable,
@@ -129,7 +134,7 @@ impl App {
         if let Some(started) = started {
             // Routed again here rather than passed out of `dispatch`: a 503 or a 401 answered
             // before routing still counts under its route.
-            let template = Route::parse(&req.path).map_or(Template::Unmatched, |r| r.template());
+            let template = Route::parse(&req.path).map_or(Template::Unmatched, |r| r.label());
             self.metrics
                 .request(&req.method, template, response.status, started.elapsed());
         }
@@ -208,6 +213,7 @@ impl App {
             Action::Pong => Ok(Response::text(200, "text/plain; charset=utf-8", "pong")),
             Action::Health => Ok(self.health(session)),
             Action::Metrics => self.metrics_page(session, &req.path),
+            Action::Specs => Ok(Response::json_bytes(200, self.specs.clone())),
             Action::ListCollections => collections::list(self, session),
             Action::CreateCollection => collections::create(self, session, raw),
             Action::ReadCollection(name) => collections::read(self, session, &name),

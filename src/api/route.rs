@@ -19,6 +19,16 @@ pub enum Method {
 }
 
 impl Method {
+    /// Every method a route can answer, in the order `Allow` lists them (`Other` never is).
+    pub const KNOWN: [Method; 6] = [
+        Method::Get,
+        Method::Head,
+        Method::Post,
+        Method::Patch,
+        Method::Delete,
+        Method::Options,
+    ];
+
     /// From the request line's method, in upper case.
     pub fn parse(method: &str) -> Method {
         match method {
@@ -32,7 +42,8 @@ impl Method {
         }
     }
 
-    fn name(self) -> &'static str {
+    /// The method's name as on the request line (empty for `Other`).
+    pub fn name(self) -> &'static str {
         match self {
             Method::Get => "GET",
             Method::Head => "HEAD",
@@ -51,6 +62,7 @@ pub enum Route<'a> {
     Ping,
     Health,
     Metrics,
+    Specs,
     Collections,
     Collection(Cow<'a, str>),
     Items(Cow<'a, str>),
@@ -65,6 +77,7 @@ pub enum Action<'a> {
     Pong,
     Health,
     Metrics,
+    Specs,
     ListCollections,
     CreateCollection,
     ReadCollection(Cow<'a, str>),
@@ -135,6 +148,7 @@ impl<'a> Route<'a> {
         let route = match (next()?.as_ref(), next(), next(), next()) {
             ("server", Some(s), None, None) if s == "health" => Route::Health,
             ("server", Some(s), None, None) if s == "metrics" => Route::Metrics,
+            ("server", Some(s), Some(o), None) if s == "specs" && o == "oas" => Route::Specs,
             ("collections", None, None, None) => Route::Collections,
             ("collections", Some(name), None, None) if !name.is_empty() => Route::Collection(name),
             ("items", Some(c), None, None) if !c.is_empty() => Route::Items(c),
@@ -150,6 +164,41 @@ impl<'a> Route<'a> {
         Some(route)
     }
 
+    /// The route's path template, its parameters named in braces as OpenAPI writes them. The
+    /// API's description (`oas`) is keyed by these.
+    pub fn template(&self) -> &'static str {
+        match self {
+            Route::Ping => "/server/ping",
+            Route::Health => "/server/health",
+            Route::Metrics => "/server/metrics",
+            Route::Specs => "/server/specs/oas",
+            Route::Collections => "/collections",
+            Route::Collection(_) => "/collections/{name}",
+            Route::Items(_) => "/items/{collection}",
+            Route::Item(..) => "/items/{collection}/{id}",
+            Route::Fields(_) => "/fields/{collection}",
+            Route::Field(..) => "/fields/{collection}/{field}",
+        }
+    }
+
+    /// Every route once, its parameters holding their template names. A variant added to
+    /// `Route` belongs here too: the description and its tests walk this list.
+    pub fn every() -> Vec<Route<'static>> {
+        let p = |name: &'static str| Cow::Borrowed(name);
+        vec![
+            Route::Ping,
+            Route::Health,
+            Route::Metrics,
+            Route::Specs,
+            Route::Collections,
+            Route::Collection(p("{name}")),
+            Route::Items(p("{collection}")),
+            Route::Item(p("{collection}"), p("{id}")),
+            Route::Fields(p("{collection}")),
+            Route::Field(p("{collection}"), p("{field}")),
+        ]
+    }
+
     /// The one decision of what a (route, method) pair does. Its last arm is the 405.
     pub fn decide(self, method: Method) -> Decision<'a> {
         use Action as A;
@@ -158,6 +207,7 @@ impl<'a> Route<'a> {
             (Route::Ping, Get | Head) => A::Pong,
             (Route::Health, Get | Head) => A::Health,
             (Route::Metrics, Get | Head) => A::Metrics,
+            (Route::Specs, Get | Head) => A::Specs,
             (Route::Collections, Get | Head) => A::ListCollections,
             (Route::Collections, Post) => A::CreateCollection,
             (Route::Collection(name), Get | Head) => A::ReadCollection(name),
@@ -178,12 +228,13 @@ impl<'a> Route<'a> {
         Decision::Do(action)
     }
 
-    /// The route's template, the label requests are counted by.
-    pub fn template(&self) -> Template {
+    /// The label requests to this route are counted by (its `template`, see `metrics`).
+    pub fn label(&self) -> Template {
         match self {
             Route::Ping => Template::Ping,
             Route::Health => Template::Health,
             Route::Metrics => Template::Metrics,
+            Route::Specs => Template::Specs,
             Route::Collections => Template::Collections,
             Route::Collection(_) => Template::Collection,
             Route::Items(_) => Template::Items,
@@ -195,15 +246,7 @@ impl<'a> Route<'a> {
 
     /// The `Allow` header value: the methods `action` answers for this route.
     pub fn allow(&self) -> String {
-        const ALL: [Method; 6] = [
-            Method::Get,
-            Method::Head,
-            Method::Post,
-            Method::Patch,
-            Method::Delete,
-            Method::Options,
-        ];
-        let allowed: Vec<&str> = ALL
+        let allowed: Vec<&str> = Method::KNOWN
             .into_iter()
             .filter(|m| self.clone().decide(*m) != Decision::NotAllowed)
             .map(Method::name)
@@ -235,6 +278,10 @@ mod tests {
             ("/server/ping/", Some(Route::Ping)),
             ("/server/%70ing", None),
             ("/server/health", Some(Route::Health)),
+            ("/server/specs/oas", Some(Route::Specs)),
+            ("/server/specs/oas/", Some(Route::Specs)),
+            ("/server/specs", None),
+            ("/server/specs/oas/x", None),
             ("/items/a/", Some(Route::Items("a".into()))),
             ("/items/a/1", Some(Route::Item("a".into(), "1".into()))),
             ("/items/a%62", Some(Route::Items("ab".into()))),
@@ -264,6 +311,7 @@ mod tests {
             (Route::Ping, "GET, HEAD, OPTIONS"),
             (Route::Health, "GET, HEAD, OPTIONS"),
             (Route::Metrics, "GET, HEAD, OPTIONS"),
+            (Route::Specs, "GET, HEAD, OPTIONS"),
             (Route::Collections, "GET, HEAD, POST, OPTIONS"),
             (Route::Collection("a".into()), "GET, HEAD, DELETE, OPTIONS"),
             (
@@ -282,6 +330,25 @@ mod tests {
         ];
         for (route, allow) in cases {
             assert_eq!(route.allow(), *allow, "{route:?}");
+        }
+    }
+
+    #[test]
+    fn every_route_is_listed_once_under_its_template() {
+        let every = Route::every();
+        for route in &every {
+            assert_eq!(Route::parse(route.template()).as_ref(), Some(route));
+        }
+        let mut templates: Vec<&str> = every.iter().map(Route::template).collect();
+        templates.sort_unstable();
+        templates.dedup();
+        assert_eq!(templates.len(), every.len(), "a template listed twice");
+    }
+
+    #[test]
+    fn metrics_labels_are_the_documented_templates() {
+        for route in Route::every() {
+            assert_eq!(route.label().as_str(), route.template(), "{route:?}");
         }
     }
 

@@ -193,14 +193,11 @@ impl Select {
             } => self.prefix(&v, &t, needle),
             Cond::StartsWith { needle, fold: true } => {
                 let p = self.bind(Sql::Text(needle.clone()));
-                let (head, needle) = folded(&format!("substr({v}, 1, length({p}))"), &p, true);
-                format!("({t} {TEXT} AND {head} = {needle})")
+                format!("({t} {TEXT} AND {})", starts_with(&v, &p, true))
             }
             Cond::EndsWith { needle, fold } => {
                 let p = self.bind(Sql::Text(needle.clone()));
-                let tail = format!("substr({v}, length({v}) - length({p}) + 1)");
-                let (tail, needle) = folded(&tail, &p, *fold);
-                format!("({t} {TEXT} AND length({v}) >= length({p}) AND {tail} = {needle})")
+                format!("({t} {TEXT} AND {})", ends_with(&v, &p, *fold))
             }
         }
     }
@@ -334,8 +331,10 @@ impl Select {
     /// A substring test answered from the trigram index: the ids of the items whose string
     /// value (of `field`, or of any top-level field) the index says may hold `needle`, each
     /// checked exactly. `CROSS JOIN` keeps the index lookup as the outer loop (SQLite would
-    /// otherwise walk every string of the collection and probe the index for each). `None` for needles under three characters, which the trigram index
-    /// cannot look up (the caller tests each item instead).
+    /// otherwise walk every string of the collection and probe the index for each). `None` for
+    /// needles the trigram index cannot look up, which the caller tests item by item instead:
+    /// those under three characters, and those holding a NUL (FTS5 reads its query text up to
+    /// a NUL, and the phrase is then unterminated: an SQL error).
     fn text_search(
         &mut self,
         field: Option<&str>,
@@ -343,19 +342,16 @@ impl Select {
         how: Match,
         fold: bool,
     ) -> Option<String> {
-        if needle.chars().count() < 3 {
+        if needle.chars().count() < 3 || needle.contains('\0') {
             return None;
         }
         let phrase = self.bind(Sql::Text(format!("\"{}\"", needle.replace('"', "\"\""))));
-        let n = self.bind(Sql::Text(needle.to_string()));
-        let (value, n) = folded("s.value", &n, fold);
+        let n_raw = self.bind(Sql::Text(needle.to_string()));
+        let (value, n) = folded("s.value", &n_raw, fold);
         let exact = match how {
             Match::Contains => format!("instr({value}, {n}) > 0"),
-            Match::StartsWith => format!("substr({value}, 1, length({n})) = {n}"),
-            Match::EndsWith => format!(
-                "length({value}) >= length({n}) \
-                 AND substr({value}, length({value}) - length({n}) + 1) = {n}"
-            ),
+            Match::StartsWith => starts_with("s.value", &n_raw, fold),
+            Match::EndsWith => ends_with("s.value", &n_raw, fold),
         };
         let field = match field {
             None => String::new(),
@@ -385,6 +381,28 @@ fn successor(prefix: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// `hay` starts with `needle`, compared as bytes: SQLite's `length()` counts characters only
+/// up to a NUL, `octet_length()` all bytes, and a byte prefix of UTF-8 is a character prefix.
+/// `lower()` folds ASCII only, so it keeps byte lengths. SQLite's `substr` of an empty blob is
+/// `NULL`, hence the `coalesce`.
+fn starts_with(hay: &str, needle: &str, fold: bool) -> String {
+    let (h, n) = folded(hay, needle, fold);
+    format!(
+        "coalesce(substr(CAST({h} AS BLOB), 1, octet_length({needle})), X'') \
+         = CAST({n} AS BLOB)"
+    )
+}
+
+/// `hay` ends with `needle`, compared as bytes (see `starts_with`).
+fn ends_with(hay: &str, needle: &str, fold: bool) -> String {
+    let (h, n) = folded(hay, needle, fold);
+    format!(
+        "octet_length({hay}) >= octet_length({needle}) AND \
+         coalesce(substr(CAST({h} AS BLOB), octet_length({hay}) - octet_length({needle}) + 1), \
+         X'') = CAST({n} AS BLOB)"
+    )
 }
 
 /// Wraps both sides in `lower()` when the comparison folds case (ASCII only, as SQLite does).

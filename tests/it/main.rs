@@ -12,6 +12,7 @@ mod lifecycle;
 mod maintenance;
 mod metrics;
 mod nginx;
+mod oas;
 mod read_only;
 mod scripts;
 mod writes;

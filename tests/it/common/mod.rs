@@ -306,25 +306,46 @@ impl Client {
             let (n, v) = h.split_once(':').unwrap();
             headers.push((n.trim().to_string(), v.trim().to_string()));
         }
-        let resp_len = headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-            .map(|(_, v)| v.parse::<usize>().unwrap())
-            .unwrap_or(0);
-        let mut body = vec![
-            0;
-            if head || status == 204 || status == 304 {
-                0
-            } else {
-                resp_len
-            }
-        ];
-        self.reader.read_exact(&mut body)?;
+        let bodyless = head || status == 204 || status == 304;
+        let chunked = headers.iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+        });
+        let body = if chunked && !bodyless {
+            self.read_chunked()?
+        } else {
+            let resp_len = headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                .map(|(_, v)| v.parse::<usize>().unwrap())
+                .unwrap_or(0);
+            let mut body = vec![0; if bodyless { 0 } else { resp_len }];
+            self.reader.read_exact(&mut body)?;
+            body
+        };
         Ok(Resp {
             status,
             headers,
             body,
         })
+    }
+
+    /// A chunked body (tiny_http sends large answers so), without trailers.
+    fn read_chunked(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut body = Vec::new();
+        loop {
+            let mut size = String::new();
+            self.reader.read_line(&mut size)?;
+            let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
+                .map_err(|e| std::io::Error::other(format!("bad chunk size: {e}")))?;
+            let start = body.len();
+            body.resize(start + size, 0);
+            self.reader.read_exact(&mut body[start..])?;
+            let mut end = String::new();
+            self.reader.read_line(&mut end)?;
+            if size == 0 {
+                return Ok(body);
+            }
+        }
     }
 
     pub fn read_response(&mut self, head: bool) -> Resp {
