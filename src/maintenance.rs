@@ -177,12 +177,26 @@ impl Check {
 /// The one maintenance check, used by every request, the write gate, the watcher and the CLI:
 /// one fresh `lstat` of the flag (never cached), then the notice from `cache` (read again only
 /// when the flag's identity changed).
+///
+/// When the flag was removed or replaced between the `lstat` and the read of its content (an
+/// `off`, or an `on` that rewrote it, at that moment), the content belongs to no state the
+/// `lstat` saw: the check starts again with a new `lstat`, a few times, then fails closed to
+/// the default notice. (Reading it as unreadable would have answered full maintenance to a
+/// read in read-only mode, or while maintenance was ending.)
 pub fn check(path: &Path, cache: &mut NoticeCache) -> Check {
-    match probe(path) {
-        FlagState::Off => Check::Off,
-        FlagState::On(meta) => Check::On(cache.get(path, &meta)),
-        FlagState::Unknown(err) => Check::Unknown(err),
+    const ATTEMPTS: usize = 3;
+    for _ in 0..ATTEMPTS {
+        match probe(path) {
+            FlagState::Off => return Check::Off,
+            FlagState::On(meta) => {
+                if let Some(notice) = cache.get(path, &meta) {
+                    return Check::On(notice);
+                }
+            }
+            FlagState::Unknown(err) => return Check::Unknown(err),
+        }
     }
+    Check::On(Notice::default())
 }
 
 /// Looks at the flag path once: one `lstat`, no caching.
@@ -338,25 +352,37 @@ impl Notice {
 
 /// Reads the notice of a flag found by `probe`; never blocks, never reads more than a bound.
 pub fn read_notice(path: &Path, meta: &Metadata) -> Notice {
+    read_content(path, meta).unwrap_or_default()
+}
+
+/// The flag was removed or replaced since the `lstat` whose metadata the reader was given.
+#[derive(Debug, PartialEq)]
+struct Raced;
+
+/// The notice of the flag `meta` describes, or `Raced` when the path no longer holds that file.
+fn read_content(path: &Path, meta: &Metadata) -> Result<Notice, Raced> {
     if !meta.file_type().is_file() || meta.len() > MAX_FLAG_BYTES {
-        return Notice::default();
+        return Ok(Notice::default());
     }
     // O_NONBLOCK: if the path became a FIFO since the lstat, open must not wait for a writer.
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
         .open(path);
-    let Ok(file) = file else {
-        return Notice::default();
+    let file = match file {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Raced),
+        Err(_) => return Ok(Notice::default()),
     };
     match file.metadata() {
+        Ok(m) if (m.dev(), m.ino()) != (meta.dev(), meta.ino()) => return Err(Raced),
         Ok(m) if m.file_type().is_file() => {}
-        _ => return Notice::default(),
+        _ => return Ok(Notice::default()),
     }
     let mut bytes = Vec::new();
     match file.take(MAX_FLAG_BYTES + 1).read_to_end(&mut bytes) {
-        Ok(n) if n as u64 <= MAX_FLAG_BYTES => Notice::parse(&bytes),
-        _ => Notice::default(),
+        Ok(n) if n as u64 <= MAX_FLAG_BYTES => Ok(Notice::parse(&bytes)),
+        _ => Ok(Notice::default()),
     }
 }
 
@@ -373,7 +399,8 @@ type FlagIdentity = (u64, u64, u64, i64, i64, i64, i64);
 
 impl NoticeCache {
     /// The notice for the flag whose metadata `probe` just returned; reads only when it changed.
-    pub fn get(&mut self, path: &Path, meta: &Metadata) -> Notice {
+    /// `None` when the flag was removed or replaced since that `probe` (nothing is cached).
+    pub fn get(&mut self, path: &Path, meta: &Metadata) -> Option<Notice> {
         let key = (
             meta.dev(),
             meta.ino(),
@@ -384,10 +411,10 @@ impl NoticeCache {
             meta.ctime_nsec(),
         );
         if self.key != Some(key) {
-            self.notice = read_notice(path, meta);
+            self.notice = read_content(path, meta).ok()?;
             self.key = Some(key);
         }
-        self.notice.clone()
+        Some(self.notice.clone())
     }
 }
 
@@ -521,6 +548,26 @@ pub fn rfc3339(time: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flag_replaced_or_removed_after_the_lstat_is_looked_at_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let flag = dir.path().join("maintenance");
+        write_flag(&flag, &Notice::parse(br#"{"mode":"read-only"}"#)).unwrap();
+        let meta = fs::symlink_metadata(&flag).unwrap();
+        let full = Notice::parse(br#"{"message":"full now"}"#);
+        write_flag(&flag, &full).unwrap(); // renamed over the one `meta` describes
+        assert_eq!(read_content(&flag, &meta), Err(Raced));
+        let mut cache = NoticeCache::default();
+        assert_eq!(cache.get(&flag, &meta), None, "a raced read is not cached");
+        let seen = check(&flag, &mut cache).notice().unwrap();
+        assert_eq!((seen.mode(), seen), (Mode::Full, full));
+
+        let meta = fs::symlink_metadata(&flag).unwrap();
+        fs::remove_file(&flag).unwrap();
+        assert_eq!(read_content(&flag, &meta), Err(Raced));
+        assert!(matches!(check(&flag, &mut cache), Check::Off));
+    }
     use crate::layout::flag_path;
     use std::time::Duration;
 
