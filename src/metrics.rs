@@ -46,8 +46,8 @@ impl Template {
         Template::Field,
     ];
 
-    /// The label value: the route's path template as the OpenAPI document writes it
-    /// (`api::route` checks they agree).
+    /// The label value: the route's path template, parameters written `:name` as Directus
+    /// writes them (the OpenAPI document's `{name}`; `api::route` checks they agree).
     pub fn as_str(self) -> &'static str {
         match self {
             Template::Unmatched => "unmatched",
@@ -56,11 +56,11 @@ impl Template {
             Template::Metrics => "/server/metrics",
             Template::Specs => "/server/specs/oas",
             Template::Collections => "/collections",
-            Template::Collection => "/collections/{name}",
-            Template::Items => "/items/{collection}",
-            Template::Item => "/items/{collection}/{id}",
-            Template::Fields => "/fields/{collection}",
-            Template::Field => "/fields/{collection}/{field}",
+            Template::Collection => "/collections/:name",
+            Template::Items => "/items/:collection",
+            Template::Item => "/items/:collection/:id",
+            Template::Fields => "/fields/:collection",
+            Template::Field => "/fields/:collection/:field",
         }
     }
 
@@ -370,14 +370,14 @@ mod tests {
         m.request("GET", Template::Item, 418, Duration::from_millis(1));
         let t = text(&m, None);
         assert!(t.contains(
-            r#"directus_http_requests_total{method="GET",route="/items/{collection}/{id}",status="200"} 3"#
+            r#"directus_http_requests_total{method="GET",route="/items/:collection/:id",status="200"} 3"#
         ), "{t}");
         assert!(t.contains(
             r#"directus_http_requests_total{method="other",route="unmatched",status="404"} 1"#
         ));
         assert!(t.contains(r#"status="418"} 1"#));
         assert!(t.contains(
-            r#"directus_http_request_duration_seconds_count{route="/items/{collection}/{id}"} 4"#
+            r#"directus_http_request_duration_seconds_count{route="/items/:collection/:id"} 4"#
         ));
     }
 

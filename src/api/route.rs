@@ -348,7 +348,8 @@ mod tests {
     #[test]
     fn metrics_labels_are_the_documented_templates() {
         for route in Route::every() {
-            assert_eq!(route.label().as_str(), route.template(), "{route:?}");
+            let colons = route.template().replace('{', ":").replace('}', "");
+            assert_eq!(route.label().as_str(), colons, "{route:?}");
         }
     }
 

@@ -52,9 +52,9 @@ fn value(text: &str, series: &str) -> f64 {
 }
 
 const ITEM_200: &str =
-    r#"directus_http_requests_total{method="GET",route="/items/{collection}/{id}",status="200"}"#;
+    r#"directus_http_requests_total{method="GET",route="/items/:collection/:id",status="200"}"#;
 const CREATE_503: &str =
-    r#"directus_http_requests_total{method="POST",route="/items/{collection}",status="503"}"#;
+    r#"directus_http_requests_total{method="POST",route="/items/:collection",status="503"}"#;
 
 #[test]
 fn counters_move_with_requests_and_the_gauges_follow_the_flag() {
