@@ -1,12 +1,11 @@
 //! Maintenance mode against the real binaries: the flag, the 503, the exemptions, the CLI and
 //! the drain guarantee (including the race with concurrent writers).
 
-use crate::common::{self, cli, seed, snapshot, wait_for, Client, Server, CLI};
+use crate::common::{self, cli, seed, snapshot, wait_for, Client, Server, WriteLoad, CLI};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 const DEFAULT_MESSAGE: &str =
@@ -738,84 +737,44 @@ fn a_server_started_during_maintenance_migrates_then_answers_503() {
 fn no_write_commits_after_on_returns_under_concurrent_load() {
     let s = Server::start(&["--workers", "8"]);
     seed(&s, "a", r#"[{"n":0},{"n":0},{"n":0},{"n":0}]"#);
-    // Odd: `on` has returned and `off` has not begun.
-    let phase = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let violations = Arc::new(AtomicUsize::new(0));
-    let successes = Arc::new(AtomicU64::new(0));
-    let refusals = Arc::new(AtomicU64::new(0));
-    let mut writers = Vec::new();
-    for w in 0..6u64 {
-        let (phase, stop, violations, successes, refusals) = (
-            phase.clone(),
-            stop.clone(),
-            violations.clone(),
-            successes.clone(),
-            refusals.clone(),
-        );
-        let addr = s.addr;
-        writers.push(std::thread::spawn(move || {
-            let mut c = Client::connect(addr);
-            let ct = [("Content-Type", "application/json")];
-            let mut i = 0u64;
-            while !stop.load(Ordering::SeqCst) {
-                i += 1;
-                let seen = phase.load(Ordering::SeqCst);
-                let r = match (w + i) % 3 {
-                    0 => c.send(
-                        "POST",
-                        "/items/a",
-                        &ct,
-                        Some(&format!(r#"{{"w":{w},"i":{i}}}"#)),
-                    ),
-                    1 => c.send(
-                        "PATCH",
-                        &format!("/items/a/{}", 1 + (w % 4)),
-                        &ct,
-                        Some(&format!(r#"{{"n":{i}}}"#)),
-                    ),
-                    _ => c.send(
-                        "PATCH",
-                        "/items/a",
-                        &ct,
-                        Some(&format!(r#"{{"keys":[1,2,3,4],"data":{{"last":{i}}}}}"#)),
-                    ),
-                };
-                match r.status {
-                    200 => {
-                        // Sent after `on` returned and answered before `off` began: the
-                        // server accepted a write during maintenance.
-                        if seen % 2 == 1 && phase.load(Ordering::SeqCst) == seen {
-                            eprintln!("write accepted during maintenance: {}", r.text());
-                            violations.fetch_add(1, Ordering::SeqCst);
-                        }
-                        successes.fetch_add(1, Ordering::SeqCst);
-                    }
-                    503 => {
-                        refusals.fetch_add(1, Ordering::SeqCst);
-                    }
-                    other => panic!("unexpected status {other}: {}", r.text()),
-                }
-            }
-        }));
+    fn send(c: &mut Client, w: u64, i: u64) -> common::Resp {
+        let ct = [("Content-Type", "application/json")];
+        match (w + i) % 3 {
+            0 => c.send(
+                "POST",
+                "/items/a",
+                &ct,
+                Some(&format!(r#"{{"w":{w},"i":{i}}}"#)),
+            ),
+            1 => c.send(
+                "PATCH",
+                &format!("/items/a/{}", 1 + (w % 4)),
+                &ct,
+                Some(&format!(r#"{{"n":{i}}}"#)),
+            ),
+            _ => c.send(
+                "PATCH",
+                "/items/a",
+                &ct,
+                Some(&format!(r#"{{"keys":[1,2,3,4],"data":{{"last":{i}}}}}"#)),
+            ),
+        }
     }
+    let load = WriteLoad::start(s.addr, 6, send, &[200]);
     for round in 0..8 {
-        let ok_before = successes.load(Ordering::SeqCst);
-        wait_for("writes to succeed while off", || {
-            successes.load(Ordering::SeqCst) >= ok_before + 20
-        });
+        load.wait_accepted(20);
         let on = s.cli(&["maintenance:on"]);
         assert_eq!(on.code, 0, "round {round}: {on:?}");
-        phase.fetch_add(1, Ordering::SeqCst);
+        load.phase.fetch_add(1, Ordering::SeqCst);
         assert_eq!(
             wal_size(&s.db()),
             0,
             "round {round}: WAL not empty after on"
         );
         let frozen = snapshot(&s.db());
-        let refused_before = refusals.load(Ordering::SeqCst);
+        let refused_before = load.refusals.load(Ordering::SeqCst);
         wait_for("writers to be refused", || {
-            refusals.load(Ordering::SeqCst) >= refused_before + 30
+            load.refusals.load(Ordering::SeqCst) >= refused_before + 30
         });
         assert_eq!(
             snapshot(&s.db()),
@@ -823,18 +782,16 @@ fn no_write_commits_after_on_returns_under_concurrent_load() {
             "round {round}: the database changed during maintenance"
         );
         assert_eq!(
-            violations.load(Ordering::SeqCst),
+            load.violations.load(Ordering::SeqCst),
             0,
             "round {round}: a write sent after on succeeded"
         );
         // Even again before `off`: a write sent from here on may succeed.
-        phase.fetch_add(1, Ordering::SeqCst);
+        load.phase.fetch_add(1, Ordering::SeqCst);
         assert_eq!(s.cli(&["maintenance:off"]).code, 0);
     }
-    stop.store(true, Ordering::SeqCst);
-    for w in writers {
-        w.join().unwrap();
-    }
+    let violations = load.violations.clone();
+    load.finish();
     assert_eq!(violations.load(Ordering::SeqCst), 0);
     let integrity: String = rusqlite::Connection::open(s.db())
         .unwrap()

@@ -3,7 +3,7 @@
 //! switching modes under load, and the bypass secret (right, wrong, none; with and without a
 //! token; never in a log).
 
-use crate::common::{self, seed, snapshot, wait_for, Client, Server};
+use crate::common::{self, seed, snapshot, wait_for, Client, Server, WriteLoad};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -210,72 +210,41 @@ fn mode_switches_are_logged_and_the_declined_count_covers_both_modes() {
 fn no_write_commits_after_on_read_only_returns_while_reads_keep_arriving() {
     let s = Server::start(&["--workers", "8"]);
     seed(&s, "a", r#"[{"n":0},{"n":0},{"n":0},{"n":0}]"#);
-    // Odd: `on` has returned and `off` has not begun.
-    let phase = Arc::new(AtomicU64::new(0));
+    fn send(c: &mut Client, w: u64, i: u64) -> common::Resp {
+        match (w + i) % 3 {
+            0 => c.send(
+                "POST",
+                "/items/a",
+                &[JSON],
+                Some(&format!(r#"{{"w":{w}}}"#)),
+            ),
+            1 => c.send(
+                "PATCH",
+                &format!("/items/a/{}", 1 + (w % 4)),
+                &[JSON],
+                Some(&format!(r#"{{"n":{i}}}"#)),
+            ),
+            _ => c.send("DELETE", &format!("/items/a/{}", 5 + i), &[], None),
+        }
+    }
+    // A 403 is a delete of an item that is not there: the write was let through to the handler.
+    let load = WriteLoad::start(s.addr, 4, send, &[200, 204, 403]);
+    let phase = load.phase.clone();
     // The list as read right after `on` returned, with the phase it belongs to.
     let frozen: Arc<Mutex<(u64, Vec<u8>)>> = Arc::new(Mutex::new((0, Vec::new())));
     let stop = Arc::new(AtomicBool::new(false));
-    let violations = Arc::new(AtomicUsize::new(0));
-    let successes = Arc::new(AtomicU64::new(0));
-    let refusals = Arc::new(AtomicU64::new(0));
     let reads_on = Arc::new(AtomicU64::new(0));
-    let mut threads = Vec::new();
-    for w in 0..4u64 {
-        let (phase, stop, violations, successes, refusals) = (
-            phase.clone(),
-            stop.clone(),
-            violations.clone(),
-            successes.clone(),
-            refusals.clone(),
-        );
-        let addr = s.addr;
-        threads.push(std::thread::spawn(move || {
-            let mut c = Client::connect(addr);
-            let mut i = 0u64;
-            while !stop.load(Ordering::SeqCst) {
-                i += 1;
-                let seen = phase.load(Ordering::SeqCst);
-                let r = match (w + i) % 3 {
-                    0 => c.send(
-                        "POST",
-                        "/items/a",
-                        &[JSON],
-                        Some(&format!(r#"{{"w":{w}}}"#)),
-                    ),
-                    1 => c.send(
-                        "PATCH",
-                        &format!("/items/a/{}", 1 + (w % 4)),
-                        &[JSON],
-                        Some(&format!(r#"{{"n":{i}}}"#)),
-                    ),
-                    _ => c.send("DELETE", &format!("/items/a/{}", 5 + i), &[], None),
-                };
-                match r.status {
-                    200 | 204 | 403 => {
-                        if seen % 2 == 1 && phase.load(Ordering::SeqCst) == seen {
-                            eprintln!("write answered {} during read-only", r.status);
-                            violations.fetch_add(1, Ordering::SeqCst);
-                        }
-                        successes.fetch_add(1, Ordering::SeqCst);
-                    }
-                    503 => {
-                        refusals.fetch_add(1, Ordering::SeqCst);
-                    }
-                    other => panic!("unexpected status {other}: {}", r.text()),
-                }
-            }
-        }));
-    }
+    let mut readers = Vec::new();
     for _ in 0..4 {
         let (phase, frozen, stop, violations, reads_on) = (
             phase.clone(),
             frozen.clone(),
             stop.clone(),
-            violations.clone(),
+            load.violations.clone(),
             reads_on.clone(),
         );
         let addr = s.addr;
-        threads.push(std::thread::spawn(move || {
+        readers.push(std::thread::spawn(move || {
             let mut c = Client::connect(addr);
             while !stop.load(Ordering::SeqCst) {
                 let seen = phase.load(Ordering::SeqCst);
@@ -296,10 +265,7 @@ fn no_write_commits_after_on_read_only_returns_while_reads_keep_arriving() {
         }));
     }
     for round in 0..6 {
-        let ok_before = successes.load(Ordering::SeqCst);
-        wait_for("writes to succeed while off", || {
-            successes.load(Ordering::SeqCst) >= ok_before + 20
-        });
+        load.wait_accepted(20);
         let on = s.cli(&["maintenance:on", "--read-only", "--wait", "20"]);
         assert_eq!(on.code, 0, "round {round}: {on:?}");
         let list = s.get("/items/a?sort=id&limit=-1");
@@ -313,11 +279,11 @@ fn no_write_commits_after_on_read_only_returns_while_reads_keep_arriving() {
         );
         let before = snapshot(&s.db());
         let (refused, read) = (
-            refusals.load(Ordering::SeqCst),
+            load.refusals.load(Ordering::SeqCst),
             reads_on.load(Ordering::SeqCst),
         );
         wait_for("writers to be refused and readers served", || {
-            refusals.load(Ordering::SeqCst) >= refused + 30
+            load.refusals.load(Ordering::SeqCst) >= refused + 30
                 && reads_on.load(Ordering::SeqCst) >= read + 30
         });
         assert_eq!(
@@ -325,14 +291,16 @@ fn no_write_commits_after_on_read_only_returns_while_reads_keep_arriving() {
             before,
             "round {round}: the database changed"
         );
-        assert_eq!(violations.load(Ordering::SeqCst), 0, "round {round}");
+        assert_eq!(load.violations.load(Ordering::SeqCst), 0, "round {round}");
         phase.fetch_add(1, Ordering::SeqCst);
         assert_eq!(s.cli(&["maintenance:off"]).code, 0);
     }
     stop.store(true, Ordering::SeqCst);
-    for t in threads {
+    for t in readers {
         t.join().unwrap();
     }
+    let violations = load.violations.clone();
+    load.finish();
     assert_eq!(violations.load(Ordering::SeqCst), 0);
 }
 

@@ -5,6 +5,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const SERVER: &str = env!("CARGO_BIN_EXE_directus-server");
@@ -422,4 +424,90 @@ pub fn snapshot(db: &Path) -> Vec<(String, i64, String)> {
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .unwrap();
     rows.map(Result::unwrap).collect()
+}
+
+/// The writers of a drain race: each keeps sending its writes until stopped, counting what the
+/// server accepted and what it refused (503), and counting as a violation a write accepted
+/// inside a closed phase. `phase` is odd from the moment `on` has returned until `off` begins;
+/// the test moves it.
+pub struct WriteLoad {
+    pub phase: Arc<AtomicU64>,
+    pub successes: Arc<AtomicU64>,
+    pub refusals: Arc<AtomicU64>,
+    pub violations: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// One writer's `i`-th write: what writer `w` sends, on its own connection.
+pub type SendWrite = fn(&mut Client, u64, u64) -> Resp;
+
+impl WriteLoad {
+    /// Starts `writers` threads sending `send`'s writes to `addr`. A status in `accepted`
+    /// counts as a success (a violation inside a closed phase), 503 as a refusal; any other
+    /// status fails the test.
+    pub fn start(
+        addr: SocketAddr,
+        writers: u64,
+        send: SendWrite,
+        accepted: &'static [u16],
+    ) -> WriteLoad {
+        let load = WriteLoad {
+            phase: Arc::default(),
+            successes: Arc::default(),
+            refusals: Arc::default(),
+            violations: Arc::default(),
+            stop: Arc::default(),
+            threads: Vec::new(),
+        };
+        let threads = (0..writers)
+            .map(|w| {
+                let (phase, successes, refusals, violations, stop) = (
+                    load.phase.clone(),
+                    load.successes.clone(),
+                    load.refusals.clone(),
+                    load.violations.clone(),
+                    load.stop.clone(),
+                );
+                std::thread::spawn(move || {
+                    let mut c = Client::connect(addr);
+                    let mut i = 0u64;
+                    while !stop.load(Ordering::SeqCst) {
+                        i += 1;
+                        let seen = phase.load(Ordering::SeqCst);
+                        let r = send(&mut c, w, i);
+                        if accepted.contains(&r.status) {
+                            // Sent after `on` returned and answered before `off` began.
+                            if seen % 2 == 1 && phase.load(Ordering::SeqCst) == seen {
+                                eprintln!("write {} during maintenance: {}", r.status, r.text());
+                                violations.fetch_add(1, Ordering::SeqCst);
+                            }
+                            successes.fetch_add(1, Ordering::SeqCst);
+                        } else if r.status == 503 {
+                            refusals.fetch_add(1, Ordering::SeqCst);
+                        } else {
+                            panic!("unexpected status {}: {}", r.status, r.text());
+                        }
+                    }
+                })
+            })
+            .collect();
+        WriteLoad { threads, ..load }
+    }
+
+    /// Waits until `more` writes have been accepted from now on.
+    pub fn wait_accepted(&self, more: u64) {
+        let before = self.successes.load(Ordering::SeqCst);
+        wait_for("writes to succeed while off", || {
+            self.successes.load(Ordering::SeqCst) >= before + more
+        });
+    }
+
+    /// Stops the writers; a writer that panicked fails the test here.
+    pub fn finish(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads {
+            t.join().unwrap();
+        }
+    }
 }
