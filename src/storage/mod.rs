@@ -888,6 +888,55 @@ mod tests {
     }
 
     #[test]
+    fn no_part_runs_and_nothing_commits_once_the_transaction_is_gone() {
+        let (_dir, mut storage) = seeded();
+        let item = || serde_json::json!({"n": 1}).as_object().unwrap().clone();
+        storage.begin(Duration::from_secs(1)).unwrap();
+        storage
+            .part(|w| w.create_items("a", &[(Some(9100), item())]))
+            .unwrap();
+        // SQLite ends the whole transaction on some errors (a full disk, for one).
+        storage.conn.execute_batch("ROLLBACK").unwrap();
+        let next = storage.part(|w| w.create_items("a", &[(Some(9101), item())]));
+        assert!(
+            matches!(next, Err(StorageError::TransactionLost)),
+            "{next:?}"
+        );
+        assert!(matches!(
+            storage.commit(),
+            Err(StorageError::TransactionLost)
+        ));
+        for id in [9100, 9101] {
+            assert!(
+                storage.read_item("a", id).unwrap().is_none(),
+                "{id} was written"
+            );
+        }
+    }
+
+    #[test]
+    fn a_failed_part_is_undone_alone() {
+        let (_dir, mut storage) = seeded();
+        let item = || serde_json::json!({"n": 1}).as_object().unwrap().clone();
+        storage.begin(Duration::from_secs(1)).unwrap();
+        storage
+            .part(|w| w.create_items("a", &[(Some(9200), item())]))
+            .unwrap();
+        // Its first write is done before its second fails; the savepoint undoes both.
+        let failed = storage.part(|w| {
+            w.create_items("a", &[(Some(9201), item())])?;
+            w.create_items("a", &[(Some(9200), item())])
+        });
+        assert!(matches!(
+            failed,
+            Err(StorageError::DuplicateId { id: 9200, .. })
+        ));
+        storage.commit().unwrap();
+        assert!(storage.read_item("a", 9200).unwrap().is_some());
+        assert!(storage.read_item("a", 9201).unwrap().is_none());
+    }
+
+    #[test]
     fn key_lookups_are_not_prepared_again_for_each_binding() {
         let (_dir, mut storage) = seeded();
         let mut create = |id: i64| {
