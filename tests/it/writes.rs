@@ -179,3 +179,90 @@ fn bypassed_writes_share_commits_during_maintenance_and_the_others_are_refused()
         "no bypassed writes shared a commit: {groups:?}"
     );
 }
+
+/// A commit that fails fails every write in its group, and nothing of the group is applied;
+/// the groups before and after it commit as usual. The failure is made by hand, as an operator
+/// could: a trigger that, for items marked `poison`, adds a row breaking a deferred foreign key,
+/// which SQLite checks only at `COMMIT`.
+#[test]
+fn a_failed_commit_fails_every_write_in_its_group() {
+    let mut s = Server::start_logging("info,directus::api::group=debug", &["--workers", "20"]);
+    seed(&s, "a", "[]");
+    {
+        let conn = rusqlite::Connection::open(s.db()).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE poison_target (y INTEGER PRIMARY KEY);
+             CREATE TABLE poison_row (
+                 x INTEGER REFERENCES poison_target (y) DEFERRABLE INITIALLY DEFERRED);
+             CREATE TRIGGER poison AFTER INSERT ON directus_items
+             WHEN json_extract(new.data, '$.poison') = 1
+             BEGIN INSERT INTO poison_row VALUES (1); END;",
+        )
+        .unwrap();
+    }
+    // One poisoned write in every fourth round; the writers of the others commit.
+    let poisoned = |w: usize, round: usize| round % 4 == 1 && w == round % WRITERS;
+
+    let start = Arc::new(Barrier::new(WRITERS));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (start, addr) = (start.clone(), s.addr);
+            std::thread::spawn(move || {
+                let mut c = Client::connect(addr);
+                start.wait();
+                let mut answers = Vec::new();
+                for round in 0..ROUNDS {
+                    let id = 1 + (w * ROUNDS + round) as i64;
+                    let body = json!({"id": id, "poison": u8::from(poisoned(w, round))});
+                    let json = [("Content-Type", "application/json")];
+                    let r = c.send("POST", "/items/a", &json, Some(&body.to_string()));
+                    assert!(
+                        r.status == 200 || r.status == 500,
+                        "writer {w} round {round}: {} {}",
+                        r.status,
+                        r.text()
+                    );
+                    if r.status == 500 {
+                        assert_eq!(r.code(), "INTERNAL_SERVER_ERROR");
+                    }
+                    answers.push((id, r.status, poisoned(w, round)));
+                }
+                answers
+            })
+        })
+        .collect();
+    let answers: Vec<(i64, u16, bool)> = writers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+
+    let stored: std::collections::BTreeSet<i64> = crate::common::snapshot(&s.db())
+        .into_iter()
+        .map(|(_, id, _)| id)
+        .collect();
+    for &(id, status, poison) in &answers {
+        assert_eq!(
+            stored.contains(&id),
+            status == 200,
+            "item {id} answered {status}"
+        );
+        if poison {
+            assert_eq!(status, 500, "poisoned item {id} committed");
+        }
+    }
+    // Some write that was not poisoned failed with a poisoned one: they shared the commit.
+    assert!(
+        answers
+            .iter()
+            .any(|&(_, status, poison)| status == 500 && !poison),
+        "no failed commit held another write"
+    );
+    assert!(answers.iter().any(|&(_, status, _)| status == 200));
+    let conn = rusqlite::Connection::open(s.db()).unwrap();
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM poison_row", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0, "a failed commit left a row");
+    assert!(s.terminate().success());
+    assert!(s.stderr().contains("writes failed to commit"));
+}
