@@ -520,7 +520,14 @@ fn on(
     for db in &targets {
         let left = wait.saturating_sub(started.elapsed());
         let began = Instant::now();
-        match storage::drain(db, left) {
+        let waiting = || {
+            let _ = writeln!(
+                out,
+                "Waiting for a WAL checkpoint already running on {} (a server's automatic one).",
+                db.display()
+            );
+        };
+        match storage::drain(db, left, waiting) {
             Ok(report) => {
                 let _ = writeln!(
                     out,

@@ -268,7 +268,8 @@ pub fn run(config: ServerConfig, listen: Listen) -> Result<(), RunError> {
 /// last one, so none checkpoints and deletes the WAL. After they all stopped, one connection
 /// checkpoints it (TRUNCATE) and, as the last one to close, deletes it.
 fn checkpoint_at_exit(db: &std::path::Path) {
-    match storage::drain(db, EXIT_CHECKPOINT_WAIT) {
+    let waiting = || log::debug!("the exit's checkpoint waits for another process's");
+    match storage::drain(db, EXIT_CHECKPOINT_WAIT, waiting) {
         Ok(report) => log::debug!("WAL checkpointed at exit ({} frames)", report.wal_frames),
         Err(e) => log::warn!("the WAL of {} stays: {e}", db.display()),
     }

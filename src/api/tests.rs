@@ -198,7 +198,7 @@ fn a_replaced_database_file_is_served_without_a_maintenance_window() {
     // As an operator would: drain (the WAL is checkpointed into the file), then replace the
     // file with another database (a restored backup, here an empty one).
     let db = f.app.config.db.clone();
-    crate::storage::drain(&db, std::time::Duration::from_secs(5)).unwrap();
+    crate::storage::drain(&db, std::time::Duration::from_secs(5), || ()).unwrap();
     let other = db.with_extension("new");
     drop(crate::storage::Storage::open(&other).unwrap());
     std::fs::rename(&other, &db).unwrap();

@@ -13,6 +13,9 @@ pub struct DrainReport {
     pub wal_frames: i64,
 }
 
+/// How long the drain pauses before it tries a checkpoint again that another one blocked.
+const CHECKPOINT_RETRY: Duration = Duration::from_millis(5);
+
 /// Why `drain` could not establish the guarantee.
 #[derive(Debug)]
 pub enum DrainError {
@@ -20,7 +23,8 @@ pub enum DrainError {
     NoDatabase,
     /// The write lock was not free within the wait.
     LockTimeout(Duration),
-    /// The checkpoint could not finish: a reader (a `sqlite3` shell, a backup) held the log.
+    /// The checkpoint could not finish within the wait: a reader (a `sqlite3` shell, a backup)
+    /// held the log, or another checkpoint did not end.
     CheckpointBusy,
     /// Any other database error.
     Sqlite(rusqlite::Error),
@@ -39,7 +43,7 @@ impl std::fmt::Display for DrainError {
             DrainError::CheckpointBusy => write!(
                 f,
                 "the WAL checkpoint was blocked by an open reader (a sqlite3 shell, a backup tool \
-                 or a slow query); the log still holds committed writes"
+                 or a slow query) or by another checkpoint; the log still holds committed writes"
             ),
             DrainError::Sqlite(e) => write!(f, "database error: {e}"),
         }
@@ -48,8 +52,14 @@ impl std::fmt::Display for DrainError {
 
 /// Waits until no write can still commit (takes and releases the write lock), then checkpoints
 /// the WAL with TRUNCATE so the main file alone holds every committed write. Never creates the
-/// database. `wait` bounds the lock and the checkpoint together.
-pub fn drain(db: &Path, wait: Duration) -> std::result::Result<DrainReport, DrainError> {
+/// database. `wait` bounds the lock and the checkpoint together. `waiting` is called once if
+/// another checkpoint is running when the drain's is due (SQLite refuses a second one at once,
+/// without its busy handler): the drain then tries again until the wait is over.
+pub fn drain(
+    db: &Path,
+    wait: Duration,
+    mut waiting: impl FnMut(),
+) -> std::result::Result<DrainReport, DrainError> {
     if !db.exists() {
         return Err(DrainError::NoDatabase);
     }
@@ -68,21 +78,33 @@ pub fn drain(db: &Path, wait: Duration) -> std::result::Result<DrainReport, Drai
         Err(e) => return Err(DrainError::Sqlite(e)),
     }
     let lock_wait = started.elapsed();
-    let left = wait.saturating_sub(lock_wait);
-    conn.busy_timeout(left).map_err(DrainError::Sqlite)?;
-    let (busy, frames): (i64, i64) = conn
-        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .map_err(|e| match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DatabaseBusy) => DrainError::CheckpointBusy,
-            _ => DrainError::Sqlite(e),
-        })?;
-    if busy != 0 {
-        return Err(DrainError::CheckpointBusy);
+    let mut waited = false;
+    loop {
+        let left = wait.saturating_sub(started.elapsed());
+        conn.busy_timeout(left).map_err(DrainError::Sqlite)?;
+        let checkpoint = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        });
+        match checkpoint {
+            Ok((0, frames)) => {
+                return Ok(DrainReport {
+                    lock_wait,
+                    wal_frames: frames,
+                })
+            }
+            // Busy: readers held the log for the whole wait (the busy handler waited for
+            // them), or, at once, another connection holds the checkpoint lock.
+            Ok(_) => {}
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {}
+            Err(e) => return Err(DrainError::Sqlite(e)),
+        }
+        if wait.saturating_sub(started.elapsed()) < CHECKPOINT_RETRY {
+            return Err(DrainError::CheckpointBusy);
+        }
+        if !waited {
+            waited = true;
+            waiting();
+        }
+        std::thread::sleep(CHECKPOINT_RETRY);
     }
-    Ok(DrainReport {
-        lock_wait,
-        wal_frames: frames,
-    })
 }

@@ -822,3 +822,69 @@ fn the_cli_links_no_http_code() {
         );
     }
 }
+
+/// A checkpoint already running when `maintenance:on` drains (a server's automatic one) makes
+/// SQLite refuse the drain's at once, without its busy handler; the drain waits for it instead
+/// of failing. Another process stands in for the running checkpoint by holding SQLite's
+/// checkpoint lock (an fcntl lock on byte 121 of the `-shm` file), and lets go once the CLI
+/// says it is waiting.
+#[test]
+fn the_drain_waits_for_a_checkpoint_already_running() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    let s = Server::start(&[]);
+    seed(&s, "a", r#"[{"n":1}]"#);
+    let shm = s.db().with_file_name("directus.db-shm");
+    let mut holder = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import fcntl, os, sys\n\
+             fd = os.open(sys.argv[1], os.O_RDWR)\n\
+             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 121)\n\
+             print('locked', flush=True)\n\
+             sys.stdin.readline()\n",
+        )
+        .arg(&shm)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "locked");
+
+    let mut on = Command::new(CLI)
+        .args(["maintenance:on", "--root"])
+        .arg(&s.root)
+        .env_remove("DIRECTUS_ROOT")
+        .env_remove("DIRECTUS_DB")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = Vec::new();
+    let mut lines = BufReader::new(on.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        said.push(line.clone());
+        if line.starts_with("Waiting for a WAL checkpoint already running") {
+            break;
+        }
+    }
+    assert!(
+        said.last().is_some_and(|l| l.starts_with("Waiting")),
+        "the CLI did not wait: {said:?}"
+    );
+    // The stand-in checkpoint ends.
+    writeln!(holder.stdin.take().unwrap()).unwrap();
+    assert!(holder.wait().unwrap().success());
+    said.extend(lines.map(|l| l.unwrap()));
+    let status = on.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut on.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{said:?} {stderr}");
+    assert!(said.iter().any(|l| l.starts_with("Drained ")), "{said:?}");
+    assert_eq!(wal_size(&s.db()), 0);
+}
