@@ -941,6 +941,29 @@ mod tests {
         assert!(storage.read_item("a", 9201).unwrap().is_none());
     }
 
+    /// The bundled SQLite is built as `.cargo/config.toml` says: without the options that put
+    /// every connection's page cache and every allocation behind process-wide mutexes, and
+    /// with STAT4 (the planner's choice of a field index for a selective range needs it).
+    #[test]
+    fn sqlite_is_built_without_process_wide_cache_and_allocation_locks() {
+        let conn = Connection::open_in_memory().unwrap();
+        let mut stmt = conn.prepare("PRAGMA compile_options").unwrap();
+        let options: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+        assert!(options.iter().any(|o| o == "ENABLE_STAT4"), "{options:?}");
+    }
+
     #[test]
     fn key_lookups_are_not_prepared_again_for_each_binding() {
         let (_dir, mut storage) = seeded();
