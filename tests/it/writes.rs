@@ -2,7 +2,8 @@
 
 use crate::common::{seed, Client, Server};
 use serde_json::{json, Value};
-use std::sync::{Arc, Barrier};
+use std::net::SocketAddr;
+use std::sync::Barrier;
 
 const WRITERS: usize = 16;
 const ROUNDS: usize = 20;
@@ -26,6 +27,28 @@ fn plan(writer: usize, round: usize) -> Send {
     }
 }
 
+/// Runs `writer` on `WRITERS` threads, each with a connection of its own, released together so
+/// that their writes meet in groups; what each returned, in writer order.
+fn all_at_once<T: std::marker::Send>(
+    addr: SocketAddr,
+    writer: impl Fn(usize, &mut Client) -> T + Sync,
+) -> Vec<T> {
+    let start = Barrier::new(WRITERS);
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let (start, writer) = (&start, &writer);
+                scope.spawn(move || {
+                    let mut c = Client::connect(addr);
+                    start.wait();
+                    writer(w, &mut c)
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    })
+}
+
 /// The group sizes and undone counts of the server's `group commit` debug lines.
 fn groups_logged(stderr: &str) -> Vec<(usize, usize)> {
     stderr
@@ -47,37 +70,26 @@ fn concurrent_writes_share_commits_and_each_fails_alone() {
     seed(&s, "a", &Value::from(existing).to_string());
     let before = crate::common::snapshot(&s.db());
 
-    let start = Arc::new(Barrier::new(WRITERS));
-    let writers: Vec<_> = (0..WRITERS)
-        .map(|w| {
-            let (start, addr) = (start.clone(), s.addr);
-            std::thread::spawn(move || {
-                let mut c = Client::connect(addr);
-                start.wait();
-                for round in 0..ROUNDS {
-                    let json = [("Content-Type", "application/json")];
-                    let (body, want) = match plan(w, round) {
-                        Send::Fresh(id) => (json!({"id": id, "w": w}), 200),
-                        Send::Duplicate(id) => (json!({"id": id, "v": "new"}), 400),
-                        Send::SpoiledBatch(ids) => (
-                            Value::from(ids.iter().map(|id| json!({"id": id})).collect::<Vec<_>>()),
-                            400,
-                        ),
-                    };
-                    let r = c.send("POST", "/items/a", &json, Some(&body.to_string()));
-                    assert_eq!(r.status, want, "writer {w} round {round}: {}", r.text());
-                    if want == 400 {
-                        assert_eq!(r.code(), "RECORD_NOT_UNIQUE");
-                    } else {
-                        assert_eq!(r.data()["w"], w);
-                    }
-                }
-            })
-        })
-        .collect();
-    for w in writers {
-        w.join().unwrap();
-    }
+    all_at_once(s.addr, |w, c| {
+        for round in 0..ROUNDS {
+            let json = [("Content-Type", "application/json")];
+            let (body, want) = match plan(w, round) {
+                Send::Fresh(id) => (json!({"id": id, "w": w}), 200),
+                Send::Duplicate(id) => (json!({"id": id, "v": "new"}), 400),
+                Send::SpoiledBatch(ids) => (
+                    Value::from(ids.iter().map(|id| json!({"id": id})).collect::<Vec<_>>()),
+                    400,
+                ),
+            };
+            let r = c.send("POST", "/items/a", &json, Some(&body.to_string()));
+            assert_eq!(r.status, want, "writer {w} round {round}: {}", r.text());
+            if want == 400 {
+                assert_eq!(r.code(), "RECORD_NOT_UNIQUE");
+            } else {
+                assert_eq!(r.data()["w"], w);
+            }
+        }
+    });
 
     // Every fresh item is there, no item of a refused batch is, and no existing item changed.
     let present: std::collections::HashSet<i64> = s
@@ -133,35 +145,24 @@ fn bypassed_writes_share_commits_during_maintenance_and_the_others_are_refused()
         .trim()
         .to_string();
 
-    let start = Arc::new(Barrier::new(WRITERS));
-    let writers: Vec<_> = (0..WRITERS)
-        .map(|w| {
-            let (start, addr, secret) = (start.clone(), s.addr, secret.clone());
-            std::thread::spawn(move || {
-                let mut c = Client::connect(addr);
-                start.wait();
-                let bypassed = w % 2 == 0;
-                let mut headers = vec![("Content-Type", "application/json")];
-                if bypassed {
-                    headers.push(("X-Maintenance-Bypass", secret.as_str()));
-                }
-                for round in 0..ROUNDS {
-                    let id = 1 + (w * ROUNDS + round) as i64;
-                    let r = c.send(
-                        "POST",
-                        "/items/a",
-                        &headers,
-                        Some(&json!({"id": id}).to_string()),
-                    );
-                    let want = if bypassed { 200 } else { 503 };
-                    assert_eq!(r.status, want, "writer {w} round {round}: {}", r.text());
-                }
-            })
-        })
-        .collect();
-    for w in writers {
-        w.join().unwrap();
-    }
+    all_at_once(s.addr, |w, c| {
+        let bypassed = w % 2 == 0;
+        let mut headers = vec![("Content-Type", "application/json")];
+        if bypassed {
+            headers.push(("X-Maintenance-Bypass", secret.as_str()));
+        }
+        for round in 0..ROUNDS {
+            let id = 1 + (w * ROUNDS + round) as i64;
+            let r = c.send(
+                "POST",
+                "/items/a",
+                &headers,
+                Some(&json!({"id": id}).to_string()),
+            );
+            let want = if bypassed { 200 } else { 503 };
+            assert_eq!(r.status, want, "writer {w} round {round}: {}", r.text());
+        }
+    });
     let ids: std::collections::BTreeSet<i64> = crate::common::snapshot(&s.db())
         .into_iter()
         .map(|(_, id, _)| id)
@@ -203,38 +204,29 @@ fn a_failed_commit_fails_every_write_in_its_group() {
     // One poisoned write in every fourth round; the writers of the others commit.
     let poisoned = |w: usize, round: usize| round % 4 == 1 && w == round % WRITERS;
 
-    let start = Arc::new(Barrier::new(WRITERS));
-    let writers: Vec<_> = (0..WRITERS)
-        .map(|w| {
-            let (start, addr) = (start.clone(), s.addr);
-            std::thread::spawn(move || {
-                let mut c = Client::connect(addr);
-                start.wait();
-                let mut answers = Vec::new();
-                for round in 0..ROUNDS {
-                    let id = 1 + (w * ROUNDS + round) as i64;
-                    let body = json!({"id": id, "poison": u8::from(poisoned(w, round))});
-                    let json = [("Content-Type", "application/json")];
-                    let r = c.send("POST", "/items/a", &json, Some(&body.to_string()));
-                    assert!(
-                        r.status == 200 || r.status == 500,
-                        "writer {w} round {round}: {} {}",
-                        r.status,
-                        r.text()
-                    );
-                    if r.status == 500 {
-                        assert_eq!(r.code(), "INTERNAL_SERVER_ERROR");
-                    }
-                    answers.push((id, r.status, poisoned(w, round)));
-                }
-                answers
-            })
-        })
-        .collect();
-    let answers: Vec<(i64, u16, bool)> = writers
-        .into_iter()
-        .flat_map(|w| w.join().unwrap())
-        .collect();
+    let answers: Vec<(i64, u16, bool)> = all_at_once(s.addr, |w, c| {
+        let mut answers = Vec::new();
+        for round in 0..ROUNDS {
+            let id = 1 + (w * ROUNDS + round) as i64;
+            let body = json!({"id": id, "poison": u8::from(poisoned(w, round))});
+            let json = [("Content-Type", "application/json")];
+            let r = c.send("POST", "/items/a", &json, Some(&body.to_string()));
+            assert!(
+                r.status == 200 || r.status == 500,
+                "writer {w} round {round}: {} {}",
+                r.status,
+                r.text()
+            );
+            if r.status == 500 {
+                assert_eq!(r.code(), "INTERNAL_SERVER_ERROR");
+            }
+            answers.push((id, r.status, poisoned(w, round)));
+        }
+        answers
+    })
+    .into_iter()
+    .flatten()
+    .collect();
 
     let stored: std::collections::BTreeSet<i64> = crate::common::snapshot(&s.db())
         .into_iter()
