@@ -523,7 +523,8 @@ fn on(
         let waiting = || {
             let _ = writeln!(
                 out,
-                "Waiting for a WAL checkpoint already running on {} (a server's automatic one).",
+                "Waiting for a WAL checkpoint already running on {} (a server's automatic one, \
+                 or another process's).",
                 db.display()
             );
         };
