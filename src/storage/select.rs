@@ -33,6 +33,11 @@ pub(super) struct Select {
 const NUMBER: &str = "IN ('integer', 'real')";
 /// The SQL type test for JSON strings.
 const TEXT: &str = "= 'text'";
+/// The value and JSON type expressions of `id`, the key column. `d.id` has `INTEGER` affinity:
+/// SQLite would turn a text operand that looks like a number into that number before comparing
+/// (`d.id = '3'` is true for id 3), so no text is ever compared with it (`Select::compare`,
+/// `Select::one_of`, `Select::prefix`): an id is a JSON number, and a string never equals it.
+const KEY: (&str, &str) = ("d.id", "'integer'");
 
 impl Select {
     pub fn new(collection: &str) -> Select {
@@ -71,7 +76,7 @@ impl Select {
     /// expression is the one the field's index is built on.
     fn field(&mut self, name: &str) -> (String, String) {
         if name == "id" {
-            return ("d.id".to_string(), "'integer'".to_string());
+            return (KEY.0.to_string(), KEY.1.to_string());
         }
         let path = match schema::path_literal(name) {
             Some(path) => path,
@@ -225,6 +230,9 @@ impl Select {
             // The parser lets only numbers and strings reach ordered comparisons.
             Scalar::Null | Scalar::Bool(_) => return "0".to_string(),
         };
+        if matches!(s, Scalar::Str(_)) && v == KEY.0 {
+            return "0".to_string();
+        }
         let p = self.bind(value);
         let is_number = !matches!(s, Scalar::Str(_));
         let bound = match (is_number, op) {
@@ -256,6 +264,9 @@ impl Select {
                 Scalar::Bool(false) => no = true,
             }
         }
+        if v == KEY.0 {
+            strings.clear();
+        }
         for (values, types) in [(numbers, NUMBER), (strings, TEXT)] {
             if !values.is_empty() {
                 let json = Value::Array(values).to_string();
@@ -285,6 +296,9 @@ impl Select {
     /// whose order is that of code points, so the strings starting with `needle` are exactly
     /// those from `needle` up to (not including) `needle` with its last character incremented.
     fn prefix(&mut self, v: &str, t: &str, needle: &str) -> String {
+        if v == KEY.0 {
+            return "0".to_string();
+        }
         let low = self.bind(Sql::Text(needle.to_string()));
         match successor(needle) {
             Some(high) if !looks_like_json(needle) => {

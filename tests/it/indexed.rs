@@ -422,6 +422,39 @@ fn operand(rng: &mut Rng, op: &str) -> Value {
     }
 }
 
+/// An operand for a filter on `id`: the same shapes as `operand`, with values near the ids
+/// (1 and up), and half the numbers given as strings ("3", "3.0") or as floats (3.0, 1.5), which
+/// must never match across types.
+fn id_operand(rng: &mut Rng, op: &str) -> Value {
+    let near = |rng: &mut Rng| -> Value {
+        let n = rng.below(8) as i64;
+        match rng.below(6) {
+            0 => json!(n.to_string()),
+            1 => json!(format!("{n}.0")),
+            2 => json!(n as f64),
+            3 => json!(n as f64 + 0.5),
+            _ => json!(n),
+        }
+    };
+    match op {
+        "_eq" | "_neq" | "_lt" | "_lte" | "_gt" | "_gte" => near(rng),
+        "_in" | "_nin" => Value::Array((0..1 + rng.below(4)).map(|_| near(rng)).collect()),
+        "_between" | "_nbetween" => {
+            let (a, b) = (rng.below(4), 2 + rng.below(6));
+            if rng.below(2) == 0 {
+                json!([a, b])
+            } else {
+                json!([a.to_string(), b.to_string()])
+            }
+        }
+        "_starts_with" | "_nstarts_with" | "_istarts_with" | "_ends_with" | "_nends_with"
+        | "_iends_with" | "_niends_with" | "_contains" | "_ncontains" | "_icontains" => {
+            json!(rng.below(4).to_string())
+        }
+        _ => operand(rng, op),
+    }
+}
+
 /// `null` first, then numbers, then strings; booleans as 0 and 1 (as SQLite sees them); ties
 /// by id.
 fn sort_key(v: &Value) -> (u8, f64, Vec<u8>) {
@@ -445,8 +478,12 @@ fn check_against_reference(s: &Server, rng: &mut Rng, rounds: usize) {
     let get = |item: &Map<String, Value>, f: &str| item.get(f).cloned().unwrap_or(Value::Null);
     for round in 0..rounds {
         let op = OPS[round % OPS.len()];
-        let f = *rng.pick(&["a", "a", "s", "n"]);
-        let x = operand(rng, op);
+        let f = *rng.pick(&["a", "a", "s", "n", "id"]);
+        let x = if f == "id" {
+            id_operand(rng, op)
+        } else {
+            operand(rng, op)
+        };
         let filter = json!({ f: { op: x } });
         let want: Vec<i64> = items
             .iter()
@@ -640,4 +677,82 @@ fn at_most_64_fields_are_indexed_automatically() {
         s.get("/items/a?fields=id&filter[f68][_eq]=68").ids(),
         vec![1]
     );
+}
+
+/// `id` is a JSON number: a string, a boolean or `null` never equals it, in either filter form,
+/// in lists, ranges and batch `query` bodies. (SQLite's `INTEGER` affinity once turned `"3"`
+/// into 3 before comparing.)
+#[test]
+fn id_matches_numbers_only() {
+    let s = Server::start(&[]);
+    let items: Vec<Value> = (1..=6)
+        .map(|i| json!({"n": i, "s": i.to_string()}))
+        .collect();
+    seed(&s, "a", &Value::Array(items).to_string());
+    let count = |filter: Value| {
+        let r = s.get(&format!(
+            "/items/a?fields=id&limit=-1&meta=filter_count&filter={}",
+            enc(&filter.to_string())
+        ));
+        assert_eq!(r.status, 200, "{filter}: {}", r.text());
+        (r.ids(), r.json()["meta"]["filter_count"].as_i64().unwrap())
+    };
+    #[rustfmt::skip]
+    let cases: [(Value, &[i64]); 22] = [
+        (json!({"id": {"_eq": "3"}}),              &[]),
+        (json!({"id": {"_eq": 3}}),                &[3]),
+        (json!({"id": {"_eq": 3.0}}),              &[3]),
+        (json!({"id": {"_eq": 1.5}}),              &[]),
+        (json!({"id": {"_eq": true}}),             &[]),
+        (json!({"id": {"_eq": null}}),             &[]),
+        (json!({"id": {"_neq": "3"}}),             &[1, 2, 3, 4, 5, 6]),
+        (json!({"id": {"_lt": "3"}}),              &[]),
+        (json!({"id": {"_gte": "3"}}),             &[]),
+        (json!({"id": {"_gt": 4.5}}),              &[5, 6]),
+        (json!({"id": {"_in": ["1", "2", 3]}}),    &[3]),
+        (json!({"id": {"_in": [true, null]}}),     &[]),
+        (json!({"id": {"_nin": ["1", 2]}}),        &[1, 3, 4, 5, 6]),
+        (json!({"id": {"_between": ["2", "4"]}}),  &[]),
+        (json!({"id": {"_between": [2, 4]}}),      &[2, 3, 4]),
+        (json!({"id": {"_nbetween": ["2", "4"]}}), &[1, 2, 3, 4, 5, 6]),
+        (json!({"id": {"_starts_with": "1"}}),     &[]),
+        (json!({"id": {"_contains": "1"}}),        &[]),
+        (json!({"id": {"_null": true}}),           &[]),
+        (json!({"_or": [{"id": {"_eq": "2"}}, {"n": {"_eq": 5}}]}),   &[5]),
+        (json!({"_and": [{"id": {"_gte": 2}}, {"s": {"_eq": "3"}}]}), &[3]),
+        (json!({"_and": [{"id": {"_eq": "3"}}, {"s": {"_eq": "3"}}]}), &[]),
+    ];
+    for (filter, want) in cases {
+        let (ids, filtered) = count(filter.clone());
+        assert_eq!(
+            (ids.as_slice(), filtered),
+            (want, want.len() as i64),
+            "{filter}"
+        );
+    }
+    // The bracket form: a value that is not a number is a string.
+    let ids = |q: &str| s.get(&format!("/items/a?fields=id&limit=-1&{q}")).ids();
+    assert_eq!(ids("filter[id][_eq]=3"), vec![3]);
+    assert_eq!(ids("filter[id][_eq]=3x"), Vec::<i64>::new());
+    assert_eq!(ids("filter[id][_in]=2,x"), vec![2]);
+    assert_eq!(ids("filter[id][_lt]=a"), Vec::<i64>::new());
+    // Sorting on id mixed with other fields.
+    assert_eq!(ids("sort=-s,id&filter[id][_neq]=4"), vec![6, 5, 3, 2, 1]);
+    // Batch bodies select by the same rule: a string id changes nothing.
+    let patch = json!({"query": {"filter": {"id": {"_in": ["1", "2"]}}}, "data": {"x": 1}});
+    let r = s.json("PATCH", "/items/a", &patch.to_string());
+    assert_eq!((r.status, r.data()), (200, json!([])), "{}", r.text());
+    let delete = json!({"query": {"filter": {"id": {"_eq": "1"}}}});
+    assert_eq!(
+        s.json("DELETE", "/items/a", &delete.to_string()).status,
+        204
+    );
+    assert_eq!(ids("filter[x][_nnull]=true"), Vec::<i64>::new());
+    assert_eq!(ids(""), vec![1, 2, 3, 4, 5, 6]);
+    let delete = json!({"query": {"filter": {"id": {"_eq": 1}}}});
+    assert_eq!(
+        s.json("DELETE", "/items/a", &delete.to_string()).status,
+        204
+    );
+    assert_eq!(ids(""), vec![2, 3, 4, 5, 6]);
 }
