@@ -265,6 +265,28 @@ def scale(tmp, create):
     return "\n".join(lines)
 
 
+def wide_writes(tmp, fields=2000, runs=5):
+    """One POST that brings `fields` new top-level fields (the most a collection may hold), in a
+    fresh collection each run, then the same body again (fields known): milliseconds, client
+    side, loopback. The first is what holds the writer while new fields are recorded."""
+    root = os.path.join(tmp, "wide")
+    os.makedirs(root)
+    proc, url = start([SERVER, "--root", root, "--port", "0"], env={**os.environ, "RUST_LOG": "warn"})
+    first, again = [], []
+    body = {f"field_{i}": i for i in range(fields)}
+    for run in range(runs):
+        request(url + "/collections", "POST", {"collection": f"wide{run}"})
+        for times in (first, again):
+            started = time.perf_counter()
+            request(url + f"/items/wide{run}", "POST", body)
+            times.append((time.perf_counter() - started) * 1000)
+    proc.terminate()
+    proc.wait(timeout=30)
+    return (f"- One POST bringing {fields:,} new fields (the bound per collection), fresh collection: "
+            f"{fmt_range(first, 1)} ms; the same body again: {fmt_range(again, 1)} ms "
+            f"(median, min–max of {runs}).")
+
+
 def main():
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (scripts/bench.sh installs it)")
@@ -371,6 +393,7 @@ def main():
     with open(os.path.join(roots["warn"], "server.log")) as f:
         groups = re.findall(r"write groups committed, by size: (.*)", f.read())
     scale_table = scale(tmp, create) if SCALE_SIZES and SCALE_SIZES != [0] else ""
+    wide = wide_writes(tmp)
     start_ms = start_time_ms(os.path.join(tmp, "start"))
     fsyncs = statistics.median(fsync_samples)
 
@@ -415,6 +438,7 @@ def main():
             )
             + ".",
             f"- Write groups committed by the access-log-off server, by size: {groups[-1] if groups else 'not logged'}.",
+            wide,
         ]
     )
     table += "\n" + scale_table

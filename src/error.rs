@@ -158,6 +158,9 @@ impl From<StorageError> for ApiError {
             StorageError::IdsExhausted { collection } => ApiError::InvalidPayload(format!(
                 "The collection \"{collection}\" has run out of ids."
             )),
+            StorageError::TooManyFields { collection, limit } => ApiError::InvalidPayload(format!(
+                "A collection holds at most {limit} fields; this write would give \"{collection}\" more."
+            )),
             StorageError::Busy => ApiError::DatabaseBusy,
             err @ (StorageError::Corrupt { .. }
             | StorageError::TransactionLost

@@ -29,7 +29,7 @@ mod schema;
 mod select;
 
 pub use drain::{drain, DrainError, DrainReport};
-pub use schema::MAX_AUTO_INDEXES;
+pub use schema::{MAX_AUTO_INDEXES, MAX_FIELDS};
 
 use crate::query::Query;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
@@ -147,6 +147,16 @@ const MIGRATIONS: &[Migration] = &[
     END;
 ",
     ),
+    // 5: every top-level field is recorded, whatever its value, so a collection's fields can
+    // be bounded (`schema::MAX_FIELDS`); `decided = 0` marks a field seen only as an object or
+    // array, which gets its automatic index when a scalar value first comes.
+    Migration::Sql(
+        "
+    ALTER TABLE directus_fields ADD COLUMN decided INTEGER NOT NULL DEFAULT 1;
+    INSERT OR IGNORE INTO directus_fields (collection, field, indexed, decided)
+        SELECT DISTINCT d.collection, je.key, 0, 0 FROM directus_items AS d, json_each(d.data) AS je;
+",
+    ),
 ];
 
 /// Statistics for the planner, of the items table and its indexes only: statistics of the
@@ -167,6 +177,8 @@ pub enum StorageError {
     NoSuchItem { collection: String, id: i64 },
     /// The next id would overflow.
     IdsExhausted { collection: String },
+    /// The write would give the collection more than `limit` fields.
+    TooManyFields { collection: String, limit: usize },
     /// Another connection held the lock past the wait.
     Busy,
     /// A stored item is not a JSON object (written by hand, or a damaged file).
@@ -188,6 +200,9 @@ impl std::fmt::Display for StorageError {
                 write!(f, "no item {id} in {collection}")
             }
             StorageError::IdsExhausted { collection } => write!(f, "{collection} has no ids left"),
+            StorageError::TooManyFields { collection, limit } => {
+                write!(f, "{collection} would hold more than {limit} fields")
+            }
             StorageError::Busy => write!(f, "the database is locked by another connection"),
             StorageError::Corrupt { id } => write!(f, "item {id} is not a stored JSON object"),
             StorageError::TransactionLost => write!(f, "the write transaction was rolled back"),
@@ -716,22 +731,23 @@ impl Writer<'_> {
 }
 
 impl Writer<'_> {
-    /// Records (and indexes) the top-level scalar fields these items bring that the collection
-    /// has not seen, inside this transaction.
+    /// Records the top-level fields these items bring that the collection has not seen, and
+    /// indexes the scalar ones, inside this transaction (`schema::note_fields`).
     fn note_fields<'m>(
         &self,
         collection: &str,
         items: impl IntoIterator<Item = &'m Map<String, Value>>,
     ) -> Result<()> {
-        let mut names = std::collections::BTreeSet::new();
+        let mut brought = schema::Brought::new();
         for item in items {
             for (name, value) in item {
-                if !value.is_object() && !value.is_array() && name != "id" {
-                    names.insert(name.as_str());
+                if name != "id" {
+                    *brought.entry(name.as_str()).or_default() |=
+                        !value.is_object() && !value.is_array();
                 }
             }
         }
-        let made = schema::note_fields(self.conn, collection, names)?;
+        let made = schema::note_fields(self.conn, collection, &brought)?;
         self.analyze.borrow_mut().extend(made);
         Ok(())
     }
@@ -748,7 +764,11 @@ impl Writer<'_> {
             if !present {
                 return Ok(false);
             }
-            schema::note_fields(self.conn, collection, [field])?;
+            schema::note_fields(
+                self.conn,
+                collection,
+                &schema::Brought::from([(field, true)]),
+            )?;
         }
         if let Some(index) = schema::set_indexed(self.conn, collection, field, indexed)? {
             if indexed {

@@ -15,12 +15,17 @@
 //! are SQL literals because SQLite matches an index only against the same expression; both come
 //! from names of a restricted alphabet (`literal`), never from arbitrary text.
 
+use super::StorageError;
 use rusqlite::{params, Connection, OptionalExtension};
-use std::collections::BTreeSet;
 
 /// At most this many fields of one collection are indexed automatically; more are recorded
 /// unindexed (each index costs every write of the collection a little).
 pub const MAX_AUTO_INDEXES: usize = 64;
+
+/// At most this many fields (besides `id`) in one collection, counting every top-level key its
+/// items ever held, as PostgreSQL bounds a table's columns (1,600). A write that would pass it
+/// is refused whole (`StorageError::TooManyFields`).
+pub const MAX_FIELDS: usize = 2_000;
 
 /// `'name'` when `name` is safe as an SQL string literal and a JSON path key: ASCII letters,
 /// digits, `_` and `-`, starting with a letter, at most 64 characters (collection and field
@@ -70,32 +75,82 @@ fn drop_index(conn: &Connection, collection: &str, field: &str) -> rusqlite::Res
     ))
 }
 
-/// Records the fields a write stored (top-level keys with a scalar value) that the collection
-/// has not seen, indexing each while the collection has fewer than `MAX_AUTO_INDEXES`. Returns
-/// the names of the indexes made.
-pub fn note_fields<'a>(
+/// What a write brings to a collection's fields: each top-level key (but `id`) and whether any
+/// of its values is a scalar (number, string, boolean, null), which is what gets an index.
+pub type Brought<'a> = std::collections::BTreeMap<&'a str, bool>;
+
+/// Records the top-level fields a write stored that the collection has not seen, and indexes
+/// each scalar one while the collection has fewer than `MAX_AUTO_INDEXES` indexed fields. A
+/// field seen only as an object or array so far is recorded undecided (`decided = 0`) and is
+/// indexed the same way when a scalar value first comes. Fails with `TooManyFields`, having
+/// written nothing, when the collection would hold more than `MAX_FIELDS` fields. Returns the
+/// names of the indexes made.
+///
+/// Cost: one key lookup per field, and when some are new, two counts and one insert each:
+/// linear in the number of fields (the indexed count was once taken again for every new field,
+/// so a body of many new fields held the writer for seconds).
+pub fn note_fields(
     conn: &Connection,
     collection: &str,
-    fields: impl IntoIterator<Item = &'a str>,
-) -> rusqlite::Result<Vec<String>> {
-    let fields: BTreeSet<&str> = fields.into_iter().filter(|f| plain(f)).collect();
-    let mut known =
-        conn.prepare_cached("SELECT 1 FROM directus_fields WHERE collection = ?1 AND field = ?2")?;
-    let mut made = Vec::new();
-    for field in fields {
-        if known.exists(params![collection, field])? {
-            continue;
+    brought: &Brought,
+) -> Result<Vec<String>, StorageError> {
+    let mut state = conn.prepare_cached(
+        "SELECT decided FROM directus_fields WHERE collection = ?1 AND field = ?2",
+    )?;
+    let (mut new, mut to_decide) = (Vec::new(), Vec::new());
+    for (&field, &scalar) in brought {
+        match state
+            .query_row(params![collection, field], |r| r.get::<_, bool>(0))
+            .optional()?
+        {
+            None => new.push((field, scalar)),
+            Some(false) if scalar => to_decide.push(field),
+            Some(_) => {}
         }
-        let indexed: i64 = conn.query_row(
+    }
+    if new.is_empty() && to_decide.is_empty() {
+        return Ok(Vec::new());
+    }
+    if !new.is_empty() {
+        let held: i64 = conn
+            .prepare_cached("SELECT count(*) FROM directus_fields WHERE collection = ?1")?
+            .query_row([collection], |r| r.get(0))?;
+        if held as usize + new.len() > MAX_FIELDS {
+            return Err(StorageError::TooManyFields {
+                collection: collection.to_string(),
+                limit: MAX_FIELDS,
+            });
+        }
+    }
+    let mut indexed: i64 = conn
+        .prepare_cached(
             "SELECT count(*) FROM directus_fields WHERE collection = ?1 AND indexed = 1",
-            [collection],
-            |r| r.get(0),
-        )?;
-        let index = (indexed as usize) < MAX_AUTO_INDEXES;
-        conn.execute(
-            "INSERT INTO directus_fields (collection, field, indexed) VALUES (?1, ?2, ?3)",
-            params![collection, field, index],
-        )?;
+        )?
+        .query_row([collection], |r| r.get(0))?;
+    let mut made = Vec::new();
+    // Whether a scalar field gets an index now (its name must be usable as a literal).
+    let mut index_now = |field: &str| {
+        let index = plain(field) && (indexed as usize) < MAX_AUTO_INDEXES;
+        indexed += i64::from(index);
+        index
+    };
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO directus_fields (collection, field, indexed, decided) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (field, scalar) in new {
+        let index = scalar && index_now(field);
+        insert.execute(params![collection, field, index, scalar])?;
+        if index {
+            create_index(conn, collection, field)?;
+            made.push(index_name(collection, field));
+        }
+    }
+    let mut decide = conn.prepare_cached(
+        "UPDATE directus_fields SET indexed = ?3, decided = 1 WHERE collection = ?1 AND field = ?2",
+    )?;
+    for field in to_decide {
+        let index = index_now(field);
+        decide.execute(params![collection, field, index])?;
         if index {
             create_index(conn, collection, field)?;
             made.push(index_name(collection, field));
@@ -113,7 +168,7 @@ pub fn set_indexed(
     indexed: bool,
 ) -> rusqlite::Result<Option<String>> {
     let n = conn.execute(
-        "UPDATE directus_fields SET indexed = ?3 WHERE collection = ?1 AND field = ?2",
+        "UPDATE directus_fields SET indexed = ?3, decided = 1 WHERE collection = ?1 AND field = ?2",
         params![collection, field, indexed],
     )?;
     if n == 0 {
@@ -156,7 +211,8 @@ pub fn is_indexed(
 }
 
 /// The migration of a database written before fields were indexed: records and indexes every
-/// top-level scalar field its items hold.
+/// top-level scalar field its items hold. It runs before migration 5 added `decided`, so it
+/// writes the columns of its own time.
 pub fn index_existing(conn: &Connection) -> rusqlite::Result<()> {
     let pairs: Vec<(String, String)> = {
         let mut stmt = conn.prepare(
@@ -166,18 +222,21 @@ pub fn index_existing(conn: &Connection) -> rusqlite::Result<()> {
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
-    let mut current = String::new();
-    let mut batch = Vec::new();
+    let mut indexed: std::collections::HashMap<String, usize> = Default::default();
     for (collection, field) in pairs {
-        if collection != current && !batch.is_empty() {
-            note_fields(conn, &current, batch.iter().map(String::as_str))?;
-            batch.clear();
+        if !plain(&field) {
+            continue;
         }
-        current = collection;
-        batch.push(field);
-    }
-    if !batch.is_empty() {
-        note_fields(conn, &current, batch.iter().map(String::as_str))?;
+        let count = indexed.entry(collection.clone()).or_default();
+        let index = *count < MAX_AUTO_INDEXES;
+        *count += usize::from(index);
+        conn.execute(
+            "INSERT INTO directus_fields (collection, field, indexed) VALUES (?1, ?2, ?3)",
+            params![collection, field, index],
+        )?;
+        if index {
+            create_index(conn, &collection, &field)?;
+        }
     }
     Ok(())
 }

@@ -187,7 +187,24 @@ fn a_database_of_the_first_release_is_upgraded_in_place() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
+    // Every top-level field is recorded (the bound on fields counts them), indexed or not.
+    let mut stmt = conn
+        .prepare("SELECT field, indexed FROM directus_fields ORDER BY field")
+        .unwrap();
+    let recorded: Vec<(String, bool)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let want = [
+        ("odd key", false),
+        ("published", true),
+        ("tags", false),
+        ("title", true),
+        ("views", true),
+    ];
+    assert_eq!(recorded, want.map(|(f, i)| (f.to_string(), i)));
 }
 
 /// The rows of the substring index for one item: (rowid, field, value).
@@ -755,4 +772,74 @@ fn id_matches_numbers_only() {
         204
     );
     assert_eq!(ids(""), vec![2, 3, 4, 5, 6]);
+}
+
+/// The fields of one collection are bounded (2,000 besides `id`): a write that would pass the
+/// bound is refused whole, with the bound named, and writes of known fields go on.
+#[test]
+fn a_collection_holds_at_most_2000_fields() {
+    let s = Server::start(&[]);
+    seed(&s, "a", r#"{"title":"first"}"#);
+    let fields = |prefix: &str, n: usize, value: Value| -> String {
+        let m: Map<String, Value> = (0..n)
+            .map(|i| (format!("{prefix}{i}"), value.clone()))
+            .collect();
+        Value::Object(m).to_string()
+    };
+    // 1,999 more (one is `title`), of every kind of value and name: the bound is reached.
+    let r = s.json("POST", "/items/a", &fields("n", 1_000, json!(1)));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = s.json("POST", "/items/a", &fields("o", 500, json!({"k": 1})));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = s.json("POST", "/items/a", &fields("odd key ", 499, json!("x")));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let before = crate::common::snapshot(&s.db());
+    let count = || s.get("/fields/a").data().as_array().unwrap().len();
+    assert_eq!(count(), 2_001);
+    // One new field more, alone, among known ones, in a batch or in a PATCH: refused whole.
+    #[rustfmt::skip]
+    let refused = [
+        ("POST",  "/items/a",   r#"{"brand_new":1}"#.to_string()),
+        ("POST",  "/items/a",   r#"{"title":"t","n1":2,"o1":{"brand":"new"},"x y":null}"#.to_string()),
+        ("POST",  "/items/a",   r#"[{"title":"ok"},{"new":[1]}]"#.to_string()),
+        ("PATCH", "/items/a/1", r#"{"title":"changed","brand_new":true}"#.to_string()),
+        ("PATCH", "/items/a",   r#"{"keys":[1,2],"data":{"brand_new":"x"}}"#.to_string()),
+        ("POST",  "/items/a",   fields("m", 3_000, json!(1))),
+    ];
+    for (method, path, body) in &refused {
+        let r = s.json(method, path, body);
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "INVALID_PAYLOAD".to_string()),
+            "{method} {path} {}",
+            &body[..body.len().min(60)]
+        );
+        assert!(r.text().contains("2000 fields"), "{}", r.text());
+    }
+    assert_eq!(crate::common::snapshot(&s.db()), before);
+    assert_eq!(count(), 2_001);
+    // Writes of fields the collection has are not bounded.
+    let r = s.json("POST", "/items/a", r#"{"title":"t","n5":5,"o5":[1]}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        s.json("PATCH", "/items/a/1", r#"{"n999":"now a string"}"#)
+            .status,
+        200
+    );
+    // Another collection has a bound of its own.
+    seed(&s, "b", &fields("n", 2_000, json!(null)));
+    assert_eq!(s.json("POST", "/items/b", r#"{"more":1}"#).status, 400);
+}
+
+/// A field seen first as an object gets its automatic index when a scalar value comes.
+#[test]
+fn a_field_first_seen_as_an_object_is_indexed_when_a_scalar_comes() {
+    let s = Server::start(&[]);
+    seed(&s, "a", r#"{"o":{"k":1},"p":[1]}"#);
+    assert_eq!(index_names(&s), Vec::<String>::new());
+    assert_eq!(s.json("POST", "/items/a", r#"{"o":5}"#).status, 200);
+    assert_eq!(index_names(&s), ["directus_index__a__o"]);
+    assert_eq!(s.get("/items/a?fields=id&filter[o][_eq]=5").ids(), vec![2]);
+    let p = s.get("/fields/a/p").data();
+    assert_eq!(p["schema"]["is_indexed"], false, "{p}");
 }
