@@ -15,7 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io::{Cursor, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -92,6 +92,10 @@ pub type Fatal = Arc<dyn Fn(String) + Send + Sync>;
 
 /// A running HTTP server: the tiny_http server and its workers.
 pub struct HttpServer {
+    /// The one strong reference to the tiny_http server (workers hold weak ones and upgrade
+    /// them only while they wait for a request): dropping it ends tiny_http's accept loop,
+    /// which closes the listening socket.
+    server: Option<Arc<tiny_http::Server>>,
     workers: Vec<JoinHandle<()>>,
     stopping: Arc<Stopping>,
     /// Where the keeper connects (the listening address, loopback for a wildcard one).
@@ -109,6 +113,9 @@ struct Stopping {
     /// When tiny_http's accept loop was known to have ended (or was no longer waited for):
     /// from then on no new connection reaches this process.
     accept_ended: OnceLock<Instant>,
+    /// On a socket of our own: the requests tiny_http had queued when stopping began. The
+    /// workers serve these and take nothing more from tiny_http (`HttpServer::shutdown`).
+    queued: Mutex<VecDeque<tiny_http::Request>>,
 }
 
 impl Stopping {
@@ -122,6 +129,13 @@ impl Stopping {
 
     fn accept_ended(&self) -> Option<Instant> {
         self.accept_ended.get().copied()
+    }
+
+    fn take_queued(&self) -> Option<tiny_http::Request> {
+        self.queued
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front()
     }
 }
 
@@ -171,7 +185,7 @@ impl HttpServer {
         let mut workers = Vec::with_capacity(count);
         for i in 0..count {
             let (server, app, stopping, ids, lanes, fatal) = (
-                server.clone(),
+                Arc::downgrade(&server),
                 app.clone(),
                 stopping.clone(),
                 ids.clone(),
@@ -197,6 +211,7 @@ impl HttpServer {
         // The keeper's connections must hold the pool's idle threads before any client arrives.
         workers.push(start_keeper(target, stopping.clone(), fatal)?);
         Ok(HttpServer {
+            server: Some(server),
             workers,
             stopping,
             target,
@@ -207,17 +222,20 @@ impl HttpServer {
     /// Stops taking new requests, lets the workers finish what they hold (and what is already
     /// queued), and waits for them up to `grace`. Returns false when some were still busy.
     ///
-    /// On a shared socket it first ends tiny_http's accept loop, so the connections that arrive
-    /// from then on wait in the socket's queue for the next server instead of being accepted
-    /// here and closed unanswered at exit, and it serves the connections already accepted a
-    /// little longer (`LINGER`). It never calls `shutdown(2)` on the listening socket: that
-    /// would reset the queue of every process holding it.
-    pub fn shutdown(self, grace: Duration) -> bool {
+    /// On a socket of its own it closes the listening socket at once, so a connection made
+    /// after the signal is refused (SPEC §3: a write sent after SIGTERM never commits); the
+    /// requests tiny_http had already queued are served, and nothing it queues later. On a
+    /// shared socket it ends tiny_http's accept loop without closing the socket, so the
+    /// connections that arrive from then on wait in the socket's queue for the next server
+    /// instead of being accepted here and closed unanswered at exit, and it serves the
+    /// connections already accepted a little longer (`LINGER`). It never calls `shutdown(2)`
+    /// on the listening socket: that would reset the queue of every process holding it.
+    pub fn shutdown(mut self, grace: Duration) -> bool {
         let deadline = Instant::now() + grace;
         self.stopping.requested.store(true, Ordering::SeqCst);
         match &self.shared {
             Some(listener) => stop_accepting(listener, self.target, &self.stopping),
-            None => self.stopping.end_accept(),
+            None => self.close_listener(),
         }
         let mut all = true;
         for handle in self.workers {
@@ -231,6 +249,58 @@ impl HttpServer {
             }
         }
         all
+    }
+
+    /// Closes a listening socket of our own: takes what tiny_http has queued (for the workers
+    /// to serve), wakes the workers waiting in `recv`, and drops the last strong reference to
+    /// the tiny_http server, whose accept loop then ends and closes the socket. Logs once new
+    /// connections are refused.
+    ///
+    /// A request that tiny_http queues between the signal and this drain is served as if it
+    /// came before the signal: a window of microseconds, which no client can aim at.
+    fn close_listener(&mut self) {
+        let Some(server) = self.server.take() else {
+            return;
+        };
+        {
+            let mut queued = self
+                .stopping
+                .queued
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            loop {
+                match server.try_recv() {
+                    Ok(Some(rq)) => queued.push_back(rq),
+                    Ok(None) => break,
+                    // The accept loop ended on its own; the server is stopping anyway.
+                    Err(_) => {}
+                }
+            }
+        }
+        // One wake-up per worker: each waiting in `recv` drops its reference and sees the stop.
+        for _ in 0..self.workers.len() {
+            server.unblock();
+        }
+        drop(server);
+        self.stopping.end_accept();
+        // tiny_http's accept loop ends on its next wake-up (the drop connects once); the socket
+        // is closed when it has.
+        let until = Instant::now() + ACCEPT_END_WAIT;
+        loop {
+            match TcpStream::connect_timeout(&self.target, Duration::from_millis(200)) {
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    log::info!("stopped listening: new connections are refused");
+                    return;
+                }
+                _ if Instant::now() >= until => {
+                    log::warn!(
+                        "the listening socket was still open {ACCEPT_END_WAIT:?} after the stop"
+                    );
+                    return;
+                }
+                _ => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
     }
 }
 
@@ -263,6 +333,8 @@ fn stop_accepting(listener: &TcpListener, target: SocketAddr, stopping: &Stoppin
     }
     if stopping.accept_ended().is_none() {
         log::warn!("tiny_http's accept loop did not end within {ACCEPT_END_WAIT:?}");
+    } else {
+        log::info!("stopped accepting: new connections wait in the shared socket's queue");
     }
     stopping.end_accept();
 }
@@ -373,7 +445,9 @@ impl RequestIds {
 
 /// What a worker thread needs.
 struct Worker {
-    server: Arc<tiny_http::Server>,
+    /// Upgraded only while waiting for a request, so that `HttpServer` can close the
+    /// listening socket at stop while workers still serve what they hold.
+    server: Weak<tiny_http::Server>,
     app: Arc<App>,
     stopping: Arc<Stopping>,
     ids: Arc<RequestIds>,
@@ -392,9 +466,21 @@ impl Worker {
             // Never an unbounded wait, so a worker sees `shutdown` start without an unblock
             // message: a worker already stopping would take unblocks meant for the others.
             let stopping = self.stopping.requested();
+            if stopping && self.linger.is_zero() {
+                // A socket of our own: what was queued at the stop, then nothing more.
+                while let Some(rq) = self.stopping.take_queued() {
+                    self.serve_lane(rq, &mut session);
+                }
+                return;
+            }
+            let Some(server) = self.server.upgrade() else {
+                return;
+            };
             let wait = if stopping { self.linger } else { IDLE_POLL };
             let waited = Instant::now();
-            match self.server.recv_timeout(wait) {
+            let received = server.recv_timeout(wait);
+            drop(server);
+            match received {
                 Ok(Some(rq)) => self.serve_lane(rq, &mut session),
                 Ok(None) if stopping => {
                     if let Some(ended) = self.stopping.accept_ended() {

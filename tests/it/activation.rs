@@ -306,3 +306,41 @@ fn the_shipped_systemd_units_verify() {
     assert!(out.status.success(), "{stderr}");
     assert_eq!(stderr.trim(), "", "warnings from systemd-analyze");
 }
+
+/// SPEC §3 and 5.4: after SIGTERM a server on an inherited socket leaves a new connection in
+/// the socket's queue, so its write is not handled by this server (it commits only when the
+/// next server takes it), while the requests in flight finish.
+#[test]
+fn after_sigterm_a_new_connection_waits_for_the_next_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut child = spawn_on(&root, &listener, None);
+    let addr = common::listening_addr(&mut child).unwrap();
+    let mut server = Server::started(child, addr, &root);
+    let in_flight = common::InFlight::start(&server);
+    common::sigterm(server.child.id());
+    common::wait_for("the signal in the log", || {
+        log(&root).contains("new connections wait in the shared socket's queue")
+    });
+    let mut late = common::Client::connect(addr);
+    late.send_raw(&common::build_request(
+        "POST",
+        "/items/slow",
+        &[("Content-Type", "application/json")],
+        Some(r#"{"title":"late"}"#.as_bytes()),
+    ));
+    in_flight.finish();
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status:?}: {}", log(&root));
+    let db = root.join("data/directus.db");
+    assert!(!root.join("data/directus.db-wal").exists());
+    assert_eq!(common::titled(&db, "upload").len(), 1);
+    assert_eq!(common::titled(&db, "late"), Vec::<i64>::new());
+    // The next server on the socket answers it.
+    let (mut second, _) = start_on(&root, &listener, None);
+    let r = late.read_response(false);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(common::titled(&db, "late").len(), 1);
+    assert!(terminate(&mut second).success(), "{}", log(&root));
+}

@@ -394,6 +394,41 @@ fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
     assert!(!t.alive());
 }
 
+/// SPEC §3: after SIGTERM no request on a new connection is handled (on its own socket the
+/// server refuses the connection), while the requests in flight finish; a clean exit leaves
+/// no WAL. Before this was fixed, a POST on a connection made after the signal committed.
+#[test]
+fn after_sigterm_new_connections_are_refused_and_in_flight_requests_finish() {
+    let mut s = Server::start(&[]);
+    let in_flight = common::InFlight::start(&s);
+    common::sigterm(s.child.id());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !s.stderr().contains("new connections are refused") {
+        assert!(Instant::now() < deadline, "{}", s.stderr());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let late = TcpStream::connect(s.addr).map(|mut c| {
+        let _ = c.write_all(&common::build_request(
+            "POST",
+            "/items/slow",
+            &[("Content-Type", "application/json")],
+            Some(br#"{"title":"late"}"#),
+        ));
+        c
+    });
+    assert_eq!(
+        late.as_ref().err().map(std::io::Error::kind),
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "a connection made after the signal was accepted"
+    );
+    in_flight.finish();
+    let status = s.child.wait().unwrap();
+    assert!(status.success(), "{status:?}: {}", s.stderr());
+    assert!(!s.root.join("data/directus.db-wal").exists());
+    assert_eq!(common::titled(&s.db(), "upload").len(), 1);
+    assert_eq!(common::titled(&s.db(), "late"), Vec::<i64>::new());
+}
+
 #[test]
 fn acknowledged_writes_survive_kill_9_in_the_middle_of_a_group() {
     let dir = tempfile::tempdir().unwrap();

@@ -73,6 +73,16 @@ impl Server {
         }
     }
 
+    /// A server started by the caller (on an inherited socket, say) in `root`.
+    pub fn started(child: Child, addr: SocketAddr, root: &Path) -> Server {
+        Server {
+            child,
+            addr,
+            root: root.to_path_buf(),
+            _dir: None,
+        }
+    }
+
     pub fn client(&self) -> Client {
         Client::connect(self.addr)
     }
@@ -278,6 +288,25 @@ impl Client {
             body.map(str::as_bytes),
         ));
         self.read_response(method == "HEAD")
+    }
+
+    /// A client on a stream connected by the caller (with socket options of its own).
+    pub fn from_stream(stream: TcpStream) -> Client {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        Client {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            stream,
+        }
+    }
+
+    /// Waits until the first bytes of an answer arrive, reading none of them.
+    pub fn wait_for_answer(&mut self) {
+        assert!(
+            !self.reader.fill_buf().unwrap().is_empty(),
+            "connection closed"
+        );
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
@@ -510,4 +539,110 @@ impl WriteLoad {
             t.join().unwrap();
         }
     }
+}
+
+/// Requests in flight when a server is stopped (SPEC §3): a slow upload (a worker is reading its
+/// body), a large download the client reads slowly (a worker is writing it), and idle keep-alive
+/// connections. `start` sets them up on a server whose database it seeds; `finish` completes
+/// them after the signal and checks that both requests were answered in full.
+pub struct InFlight {
+    upload: Client,
+    rest: Vec<u8>,
+    download: Client,
+    _idle: Vec<Client>,
+}
+
+/// Items in the collection `slow` and the size of each one's `body`: over 5 MB in all, more
+/// than the socket buffers hold, so the worker writing them is still writing at the signal.
+const DOWNLOAD_ITEMS: usize = 2_800;
+const DOWNLOAD_BODY: usize = 2_000;
+
+impl InFlight {
+    pub fn start(server: &Server) -> InFlight {
+        let r = server.json("POST", "/collections", r#"{"collection":"slow"}"#);
+        assert_eq!(r.status, 200, "{}", r.text());
+        for batch in 0..DOWNLOAD_ITEMS / 400 {
+            let items: Vec<Value> = (0..400)
+                .map(|i| serde_json::json!({"n": batch * 400 + i, "body": "b".repeat(DOWNLOAD_BODY)}))
+                .collect();
+            let r = server.json("POST", "/items/slow", &Value::Array(items).to_string());
+            assert_eq!(r.status, 200, "{}", r.text());
+        }
+        let idle: Vec<Client> = (0..3)
+            .map(|_| {
+                let mut c = server.client();
+                assert_eq!(c.send("GET", "/server/ping", &[], None).status, 200);
+                c
+            })
+            .collect();
+        // The upload: `100 Continue` comes when a worker starts reading the body.
+        let body = format!(r#"{{"title":"upload","pad":"{}"}}"#, "y".repeat(4000));
+        let mut upload = server.client();
+        upload.send_raw(
+            format!(
+                "POST /items/slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                 Expect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        assert_eq!(upload.read_response(false).status, 100);
+        let (first, rest) = body.as_bytes().split_at(2000);
+        upload.send_raw(first);
+        // The download, on a connection with a small receive buffer.
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.set_recv_buffer_size(16 * 1024).unwrap();
+        socket.connect(&server.addr.into()).unwrap();
+        let mut download = Client::from_stream(socket.into());
+        download.send_raw(b"GET /items/slow?limit=-1&fields=id,body HTTP/1.1\r\nHost: x\r\n\r\n");
+        download.wait_for_answer();
+        InFlight {
+            upload,
+            rest: rest.to_vec(),
+            download,
+            _idle: idle,
+        }
+    }
+
+    /// Sends the rest of the upload and reads both answers whole.
+    pub fn finish(mut self) {
+        let rest = std::mem::take(&mut self.rest);
+        self.upload.send_raw(&rest);
+        let r = self.upload.read_response(false);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.data()["title"], "upload");
+        let r = self.download.read_response(false);
+        assert_eq!(r.status, 200);
+        let items = r.data();
+        let items = items.as_array().unwrap();
+        assert_eq!(items.len(), DOWNLOAD_ITEMS);
+        assert!(items
+            .iter()
+            .all(|i| i["body"].as_str().unwrap().len() == DOWNLOAD_BODY));
+    }
+}
+
+/// Sends SIGTERM to `pid`.
+pub fn sigterm(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// The ids of the items titled `title` in the collection `slow`, read from the database file.
+pub fn titled(db: &Path, title: &str) -> Vec<i64> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT id FROM directus_items WHERE collection = 'slow' \
+             AND json_extract(data, '$.title') = ?1",
+        )
+        .unwrap();
+    let ids = stmt.query_map([title], |r| r.get(0)).unwrap();
+    ids.map(Result::unwrap).collect()
 }
