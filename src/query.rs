@@ -4,8 +4,28 @@
 //! This module validates everything a client can send and produces plain data; it never builds
 //! SQL (that is `storage`'s job) and never trusts a name it has not checked.
 
-use crate::error::ApiError;
 use serde_json::{Map, Value};
+
+/// Why a query was refused, in a sentence for the client. The API turns it into its
+/// `INVALID_QUERY` (or, for a batch body's `query` that is not an object, `INVALID_PAYLOAD`).
+#[derive(Debug, PartialEq)]
+pub enum QueryError {
+    /// A parameter, or a part of a `query` object, is malformed or over a bound.
+    Invalid(String),
+    /// A batch body's `query` is not a JSON object.
+    NotAnObject,
+}
+
+impl std::fmt::Display for QueryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueryError::Invalid(why) => f.write_str(why),
+            QueryError::NotAnObject => f.write_str("\"query\" must be an object."),
+        }
+    }
+}
+
+impl std::error::Error for QueryError {}
 
 /// Filters nested deeper than this are refused.
 const MAX_FILTER_DEPTH: usize = 12;
@@ -96,7 +116,7 @@ impl Query {
     }
 
     /// Parses a URL query string. `access_token` is left to the caller; unknown keys are ignored.
-    pub fn from_query_string(raw: &str) -> Result<Query, ApiError> {
+    pub fn from_query_string(raw: &str) -> Result<Query, QueryError> {
         let mut query = Query::default();
         let mut json_filter: Option<String> = None;
         let mut bracket_filter = Value::Object(Map::new());
@@ -121,7 +141,7 @@ impl Query {
                     Some("aggregate" | "groupBy" | "deep" | "alias" | "export")
                 ) =>
                 {
-                    return Err(ApiError::InvalidQuery(format!(
+                    return Err(QueryError::Invalid(format!(
                         "The \"{key}\" parameter is not supported."
                     )))
                 }
@@ -137,13 +157,13 @@ impl Query {
         }
         query.filter = match (json_filter, has_brackets) {
             (Some(_), true) => {
-                return Err(ApiError::InvalidQuery(
+                return Err(QueryError::Invalid(
                     "Use either the JSON form or the bracket form of \"filter\", not both.".into(),
                 ))
             }
             (Some(text), false) => {
                 let value: Value = serde_json::from_str(&text).map_err(|e| {
-                    ApiError::InvalidQuery(format!("\"filter\" is not valid JSON: {e}."))
+                    QueryError::Invalid(format!("\"filter\" is not valid JSON: {e}."))
                 })?;
                 parse_filter_root(&value, false)?
             }
@@ -154,15 +174,15 @@ impl Query {
     }
 
     /// Refuses a query over the bounds that keep every accepted query runnable.
-    fn bounded(self) -> Result<Query, ApiError> {
+    fn bounded(self) -> Result<Query, QueryError> {
         if self.sort.len() > MAX_SORT_KEYS {
-            return Err(ApiError::InvalidQuery(format!(
+            return Err(QueryError::Invalid(format!(
                 "\"sort\" has {} keys; the most is {MAX_SORT_KEYS}.",
                 self.sort.len()
             )));
         }
         if let Some(fields) = self.fields.as_ref().filter(|f| f.len() > MAX_FIELDS) {
-            return Err(ApiError::InvalidQuery(format!(
+            return Err(QueryError::Invalid(format!(
                 "\"fields\" names {} fields; the most is {MAX_FIELDS}.",
                 fields.len()
             )));
@@ -171,11 +191,9 @@ impl Query {
     }
 
     /// Parses a `query` object from a batch body (`PATCH`/`DELETE /items/:c`).
-    pub fn from_json(value: &Value) -> Result<Query, ApiError> {
+    pub fn from_json(value: &Value) -> Result<Query, QueryError> {
         let Value::Object(map) = value else {
-            return Err(ApiError::InvalidPayload(
-                "\"query\" must be an object.".into(),
-            ));
+            return Err(QueryError::NotAnObject);
         };
         let mut query = Query::default();
         for (key, value) in map {
@@ -185,11 +203,7 @@ impl Query {
                 "search" => match value {
                     Value::String(s) => query.search = Some(s.clone()),
                     Value::Null => {}
-                    _ => {
-                        return Err(ApiError::InvalidQuery(
-                            "\"search\" must be a string.".into(),
-                        ))
-                    }
+                    _ => return Err(QueryError::Invalid("\"search\" must be a string.".into())),
                 },
                 "sort" => query.sort = strings_or_csv(value, parse_sort_csv)?,
                 "limit" => query.limit = Some(parse_limit(&json_number_text(value)?)?),
@@ -200,7 +214,7 @@ impl Query {
                 "meta" => query
                     .set_meta(&strings_or_csv(value, |s| Ok(vec![s.to_string()]))?.join(","))?,
                 other => {
-                    return Err(ApiError::InvalidQuery(format!(
+                    return Err(QueryError::Invalid(format!(
                         "Unknown query parameter \"{other}\"."
                     )))
                 }
@@ -209,7 +223,7 @@ impl Query {
         query.bounded()
     }
 
-    fn set_meta(&mut self, csv: &str) -> Result<(), ApiError> {
+    fn set_meta(&mut self, csv: &str) -> Result<(), QueryError> {
         for part in csv.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match part {
                 "*" => {
@@ -219,7 +233,7 @@ impl Query {
                 "total_count" => self.total_count = true,
                 "filter_count" => self.filter_count = true,
                 other => {
-                    return Err(ApiError::InvalidQuery(format!(
+                    return Err(QueryError::Invalid(format!(
                         "Unknown meta \"{other}\"; use total_count, filter_count or *."
                     )))
                 }
@@ -242,13 +256,12 @@ pub fn is_plain_name(name: &str) -> bool {
 }
 
 /// Splits a query string into decoded pairs (`+` is a space). Bad encoding is `INVALID_QUERY`.
-pub fn parse_pairs(raw: &str) -> Result<Vec<(String, String)>, ApiError> {
+pub fn parse_pairs(raw: &str) -> Result<Vec<(String, String)>, QueryError> {
     let mut pairs = Vec::new();
     for part in raw.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        let bad = || {
-            ApiError::InvalidQuery("The query string is not valid percent-encoded UTF-8.".into())
-        };
+        let bad =
+            || QueryError::Invalid("The query string is not valid percent-encoded UTF-8.".into());
         pairs.push((
             percent_decode(k, true).ok_or_else(bad)?,
             percent_decode(v, true).ok_or_else(bad)?,
@@ -284,20 +297,20 @@ pub fn percent_decode(s: &str, plus_is_space: bool) -> Option<String> {
 }
 
 /// The items of a CSV list; an empty item (`a,`, `,a`, `a,,b`, or nothing) is `INVALID_QUERY`.
-fn csv_items<'a>(name: &str, csv: &'a str) -> Result<impl Iterator<Item = &'a str>, ApiError> {
+fn csv_items<'a>(name: &str, csv: &'a str) -> Result<impl Iterator<Item = &'a str>, QueryError> {
     if csv.split(',').any(|item| item.trim().is_empty()) {
-        return Err(ApiError::InvalidQuery(format!(
+        return Err(QueryError::Invalid(format!(
             "\"{name}\" has an empty item: \"{csv}\"."
         )));
     }
     Ok(csv.split(',').map(str::trim))
 }
 
-fn parse_fields_csv(csv: &str) -> Result<Vec<String>, ApiError> {
+fn parse_fields_csv(csv: &str) -> Result<Vec<String>, QueryError> {
     let mut out = Vec::new();
     for f in csv_items("fields", csv)? {
         if f != "*" && !is_plain_name(f) {
-            return Err(ApiError::InvalidQuery(format!(
+            return Err(QueryError::Invalid(format!(
                 "\"{f}\" is not a plain field name (relations and functions are not supported)."
             )));
         }
@@ -306,7 +319,7 @@ fn parse_fields_csv(csv: &str) -> Result<Vec<String>, ApiError> {
     Ok(out)
 }
 
-fn parse_sort_csv(csv: &str) -> Result<Vec<SortKey>, ApiError> {
+fn parse_sort_csv(csv: &str) -> Result<Vec<SortKey>, QueryError> {
     let mut out = Vec::new();
     for f in csv_items("sort", csv)? {
         let (field, descending) = match f.strip_prefix('-') {
@@ -314,7 +327,7 @@ fn parse_sort_csv(csv: &str) -> Result<Vec<SortKey>, ApiError> {
             None => (f, false),
         };
         if !is_plain_name(field) {
-            return Err(ApiError::InvalidQuery(format!(
+            return Err(QueryError::Invalid(format!(
                 "\"{f}\" is not a sortable field name."
             )));
         }
@@ -328,8 +341,8 @@ fn parse_sort_csv(csv: &str) -> Result<Vec<SortKey>, ApiError> {
 
 fn strings_or_csv<T>(
     value: &Value,
-    parse: impl Fn(&str) -> Result<Vec<T>, ApiError>,
-) -> Result<Vec<T>, ApiError> {
+    parse: impl Fn(&str) -> Result<Vec<T>, QueryError>,
+) -> Result<Vec<T>, QueryError> {
     match value {
         Value::String(s) => parse(s),
         Value::Array(items) => {
@@ -337,12 +350,12 @@ fn strings_or_csv<T>(
             for item in items {
                 match item {
                     Value::String(s) => out.extend(parse(s)?),
-                    _ => return Err(ApiError::InvalidQuery("Expected a list of strings.".into())),
+                    _ => return Err(QueryError::Invalid("Expected a list of strings.".into())),
                 }
             }
             Ok(out)
         }
-        _ => Err(ApiError::InvalidQuery(
+        _ => Err(QueryError::Invalid(
             "Expected a string or a list of strings.".into(),
         )),
     }
@@ -364,37 +377,37 @@ pub fn json_integer(value: &Value) -> Option<i64> {
     (f.fract() == 0.0 && f.abs() <= EXACT).then_some(f as i64)
 }
 
-fn json_number_text(value: &Value) -> Result<String, ApiError> {
+fn json_number_text(value: &Value) -> Result<String, QueryError> {
     match value {
         Value::Number(n) => {
             Ok(json_integer(value).map_or_else(|| n.to_string(), |i| i.to_string()))
         }
         Value::String(s) => Ok(s.clone()),
-        _ => Err(ApiError::InvalidQuery("Expected an integer.".into())),
+        _ => Err(QueryError::Invalid("Expected an integer.".into())),
     }
 }
 
-fn parse_limit(text: &str) -> Result<i64, ApiError> {
+fn parse_limit(text: &str) -> Result<i64, QueryError> {
     match text.trim().parse::<i64>() {
         Ok(n) if n >= -1 => Ok(n),
-        _ => Err(ApiError::InvalidQuery(format!(
+        _ => Err(QueryError::Invalid(format!(
             "\"limit\" must be an integer of -1 or more, not \"{text}\"."
         ))),
     }
 }
 
-fn parse_unsigned(name: &str, text: &str, min: u64) -> Result<u64, ApiError> {
+fn parse_unsigned(name: &str, text: &str, min: u64) -> Result<u64, QueryError> {
     match text.trim().parse::<u64>() {
         Ok(n) if n >= min => Ok(n),
-        _ => Err(ApiError::InvalidQuery(format!(
+        _ => Err(QueryError::Invalid(format!(
             "\"{name}\" must be an integer of {min} or more, not \"{text}\"."
         ))),
     }
 }
 
 /// Adds one bracket parameter (`[views][_gt]` = `500`) to the tree of raw strings.
-fn insert_bracket(tree: &mut Value, path: &str, value: String) -> Result<(), ApiError> {
-    let bad = || ApiError::InvalidQuery("Malformed bracket filter parameter.".into());
+fn insert_bracket(tree: &mut Value, path: &str, value: String) -> Result<(), QueryError> {
+    let bad = || QueryError::Invalid("Malformed bracket filter parameter.".into());
     let mut keys = Vec::new();
     let mut rest = path;
     while !rest.is_empty() {
@@ -426,7 +439,7 @@ fn insert_bracket(tree: &mut Value, path: &str, value: String) -> Result<(), Api
 }
 
 /// Parses a whole filter; an empty object means no filter.
-fn parse_filter_root(value: &Value, brackets: bool) -> Result<Option<Filter>, ApiError> {
+fn parse_filter_root(value: &Value, brackets: bool) -> Result<Option<Filter>, QueryError> {
     match value {
         Value::Null => Ok(None),
         Value::Object(map) if map.is_empty() => Ok(None),
@@ -442,14 +455,14 @@ fn parse_filter(
     brackets: bool,
     depth: usize,
     budget: &mut usize,
-) -> Result<Filter, ApiError> {
+) -> Result<Filter, QueryError> {
     if depth > MAX_FILTER_DEPTH {
-        return Err(ApiError::InvalidQuery(
+        return Err(QueryError::Invalid(
             "The filter is nested too deeply.".into(),
         ));
     }
     let Value::Object(map) = value else {
-        return Err(ApiError::InvalidQuery("A filter must be an object.".into()));
+        return Err(QueryError::Invalid("A filter must be an object.".into()));
     };
     let mut parts = Vec::new();
     for (key, inner) in map {
@@ -467,24 +480,24 @@ fn parse_filter(
             }
             field if is_plain_name(field) => {
                 let Value::Object(ops) = inner else {
-                    return Err(ApiError::InvalidQuery(format!(
+                    return Err(QueryError::Invalid(format!(
                         "The filter on \"{field}\" must be an object of operators."
                     )));
                 };
                 if ops.is_empty() {
-                    return Err(ApiError::InvalidQuery(format!(
+                    return Err(QueryError::Invalid(format!(
                         "The filter on \"{field}\" has no operator."
                     )));
                 }
                 for (op, operand) in ops {
                     *budget = budget.checked_sub(1).ok_or_else(|| {
-                        ApiError::InvalidQuery("The filter has too many conditions.".into())
+                        QueryError::Invalid("The filter has too many conditions.".into())
                     })?;
                     parts.push(parse_condition(field, op, operand, brackets)?);
                 }
             }
             other => {
-                return Err(ApiError::InvalidQuery(format!(
+                return Err(QueryError::Invalid(format!(
                     "\"{other}\" is not a field name or a logical operator."
                 )))
             }
@@ -498,21 +511,21 @@ fn parse_filter(
 }
 
 /// The children of `_and`/`_or`: a JSON array, or in bracket form an object keyed by index.
-fn logical_children(value: &Value, brackets: bool) -> Result<Vec<&Value>, ApiError> {
+fn logical_children(value: &Value, brackets: bool) -> Result<Vec<&Value>, QueryError> {
     match value {
         Value::Array(items) => Ok(items.iter().collect()),
         Value::Object(map) if brackets => {
             let mut indexed = Vec::new();
             for (k, v) in map {
                 let i: usize = k.parse().map_err(|_| {
-                    ApiError::InvalidQuery(format!("\"{k}\" is not an index of _and/_or."))
+                    QueryError::Invalid(format!("\"{k}\" is not an index of _and/_or."))
                 })?;
                 indexed.push((i, v));
             }
             indexed.sort_by_key(|(i, _)| *i);
             Ok(indexed.into_iter().map(|(_, v)| v).collect())
         }
-        _ => Err(ApiError::InvalidQuery(
+        _ => Err(QueryError::Invalid(
             "_and and _or take a list of filters.".into(),
         )),
     }
@@ -523,7 +536,7 @@ fn parse_condition(
     op: &str,
     operand: &Value,
     brackets: bool,
-) -> Result<Filter, ApiError> {
+) -> Result<Filter, QueryError> {
     // Each `_n*` operator is the exact complement of its positive form.
     let (positive, negated) = match op {
         "_neq" => ("_eq", true),
@@ -539,7 +552,7 @@ fn parse_condition(
         "_niends_with" => ("_iends_with", true),
         other => (other, false),
     };
-    let bad = |what: &str| ApiError::InvalidQuery(format!("\"{op}\" on \"{field}\" takes {what}."));
+    let bad = |what: &str| QueryError::Invalid(format!("\"{op}\" on \"{field}\" takes {what}."));
     let cond = match positive {
         "_eq" => Cond::Eq(scalar(operand, brackets).ok_or_else(|| bad("a scalar value"))?),
         "_lt" | "_lte" | "_gt" | "_gte" => {
@@ -554,7 +567,7 @@ fn parse_condition(
         "_in" => {
             let list = scalar_list(operand, brackets).ok_or_else(|| bad("a list of values"))?;
             if list.len() > MAX_IN_VALUES {
-                return Err(ApiError::InvalidQuery(format!(
+                return Err(QueryError::Invalid(format!(
                     "\"{op}\" on \"{field}\" has {} values; the most is {MAX_IN_VALUES}.",
                     list.len()
                 )));
@@ -611,7 +624,7 @@ fn parse_condition(
             }
         }
         _ => {
-            return Err(ApiError::InvalidQuery(format!(
+            return Err(QueryError::Invalid(format!(
                 "Unknown filter operator \"{op}\" on \"{field}\"."
             )))
         }
@@ -784,10 +797,7 @@ mod tests {
             "fields=",
         ] {
             assert!(
-                matches!(
-                    Query::from_query_string(bad),
-                    Err(ApiError::InvalidQuery(_))
-                ),
+                matches!(Query::from_query_string(bad), Err(QueryError::Invalid(_))),
                 "{bad} was accepted"
             );
         }
@@ -812,7 +822,7 @@ mod tests {
         let keys: Vec<String> = (0..=MAX_SORT_KEYS).map(|i| format!("f{i}")).collect();
         let too_many = Query::from_query_string(&format!("sort={}", keys.join(",")));
         assert!(
-            matches!(&too_many, Err(ApiError::InvalidQuery(m)) if m.contains("32")),
+            matches!(&too_many, Err(QueryError::Invalid(m)) if m.contains("32")),
             "{too_many:?}"
         );
         let ids: Vec<String> = (0..10_000).map(|i| i.to_string()).collect();
@@ -820,7 +830,7 @@ mod tests {
         assert!(matches!(q.filter, Some(Filter::Field(_, Cond::In(ref l))) if l.len() == 10_000));
         let ids: Vec<String> = (0..=MAX_IN_VALUES).map(|i| i.to_string()).collect();
         let over = Query::from_query_string(&format!("filter[id][_in]={}", ids.join(",")));
-        assert!(matches!(over, Err(ApiError::InvalidQuery(m)) if m.contains("100000")));
+        assert!(matches!(over, Err(QueryError::Invalid(m)) if m.contains("100000")));
     }
 
     #[test]

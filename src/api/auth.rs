@@ -2,7 +2,7 @@
 //! constant time. Deciding what a missing token means is the dispatcher's job (it comes later
 //! in the order of checks than a wrong one).
 
-use crate::error::ApiError;
+use super::error::ApiError;
 use crate::query;
 use crate::wire::Request;
 

@@ -2,7 +2,7 @@
 //! shapes each route takes. Every shape error is `INVALID_PAYLOAD`; nothing here touches the
 //! database.
 
-use crate::error::ApiError;
+use super::error::ApiError;
 use crate::query::{self, Query};
 use crate::wire::{BodyError, BodySource, Request};
 use serde_json::{Map, Value};

@@ -1,8 +1,8 @@
 //! `/collections`: list, read, create and delete collections.
 
+use super::error::ApiError;
 use super::session::Session;
 use super::{body, envelope, App};
-use crate::error::ApiError;
 use crate::maintenance;
 use crate::wire::Response;
 use serde_json::{json, Value};

@@ -2,7 +2,7 @@
 //! value, and the `fields` projection. Items are spliced from their stored text when every field
 //! is wanted, the read hot path.
 
-use crate::error::ApiError;
+use super::error::ApiError;
 use crate::storage::StoredItem;
 use crate::wire::Response;
 use serde_json::{json, Map, Value};

@@ -2,9 +2,9 @@
 //! types, and whether each is indexed; `PATCH` switches a field's index.
 
 use super::collections::known;
+use super::error::ApiError;
 use super::session::Session;
 use super::{body, envelope, App};
-use crate::error::ApiError;
 use crate::query;
 use crate::storage::FieldInfo;
 use crate::wire::Response;

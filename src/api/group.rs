@@ -16,9 +16,9 @@
 //! stalled on another process's lock, at most `max_waiting` writers wait and the rest answer 503
 //! at once, so reads and `/server/ping` always find a free worker.
 
+use super::error::ApiError;
 use super::session::{self, Opened};
 use super::App;
-use crate::error::ApiError;
 use crate::maintenance::{Digest, Notice, NoticeCache};
 use crate::metrics::{WriteOutcome, GROUP_BUCKETS};
 use crate::storage::{Storage, StorageError, Writer};

@@ -4,9 +4,9 @@
 
 use super::body::{self, BatchUpdate, NewItems, Selector};
 use super::collections::known;
+use super::error::ApiError;
 use super::session::Session;
 use super::{envelope, App};
-use crate::error::ApiError;
 use crate::query::{Query, DEFAULT_LIMIT};
 use crate::storage::{StoredItem, Writer};
 use crate::wire::{Request, Response};

@@ -5,8 +5,8 @@
 //! notice, and what the current request tells the write path. `Session::write` hands one API
 //! write to the process's group commit (`group`).
 
+use super::error::ApiError;
 use super::App;
-use crate::error::ApiError;
 use crate::maintenance::{Digest, NoticeCache};
 use crate::storage::{Storage, Writer};
 use std::os::unix::fs::MetadataExt;

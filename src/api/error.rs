@@ -1,9 +1,12 @@
 //! The API's error values and the one place that turns them into a status and a Directus code.
 //!
 //! Handlers return `ApiError`; only `ApiError::into_response` decides what the client sees.
-//! Internal errors carry their detail for the log, never for the client.
+//! Internal errors carry their detail for the log, never for the client. The query parser and
+//! storage have errors of their own (`QueryError`, `StorageError`); they become `ApiError`
+//! here, at the API's edge, and nowhere else.
 
 use crate::maintenance::Notice;
+use crate::query::QueryError;
 use crate::storage::StorageError;
 use crate::wire::Response;
 use serde_json::{json, Map, Value};
@@ -165,6 +168,17 @@ impl From<StorageError> for ApiError {
             err @ (StorageError::Corrupt { .. }
             | StorageError::TransactionLost
             | StorageError::Sqlite(_)) => ApiError::Internal(err.to_string()),
+        }
+    }
+}
+
+/// A query the parser refused is the client's mistake: `INVALID_QUERY`, or `INVALID_PAYLOAD`
+/// for a batch body whose `query` is not an object.
+impl From<QueryError> for ApiError {
+    fn from(err: QueryError) -> Self {
+        match err {
+            QueryError::Invalid(why) => ApiError::InvalidQuery(why),
+            err @ QueryError::NotAnObject => ApiError::InvalidPayload(err.to_string()),
         }
     }
 }
