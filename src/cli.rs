@@ -7,8 +7,10 @@
 
 use crate::config;
 use crate::layout;
-use crate::maintenance::{self, Digest, FlagState, Mode, Notice};
+use crate::maintenance::{self, Flag, Mode, Notice};
 use crate::record::{self, ServerRecord};
+use crate::rfc3339;
+use crate::secret::{self, Digest};
 use crate::storage::{self, DrainError};
 use serde_json::{json, Value};
 use std::ffi::OsString;
@@ -260,9 +262,9 @@ fn status(
     err: &mut dyn Write,
 ) -> i32 {
     let (on, notice) = match maintenance::probe(flag) {
-        FlagState::Off => (false, Notice::default()),
-        FlagState::On(meta) => (true, maintenance::read_notice(flag, &meta)),
-        FlagState::Unknown(e) => {
+        Flag::Off => (false, Notice::default()),
+        Flag::On(meta) => (true, maintenance::read_notice(flag, &meta)),
+        Flag::Unknown(e) => {
             let _ = writeln!(
                 err,
                 "directus: cannot tell whether {} exists: {e} (the server answers 503 while this lasts)",
@@ -371,14 +373,14 @@ fn on(
     let existing = maintenance::probe(flag);
     let was_on = existing.is_on();
     let previous = match &existing {
-        FlagState::On(meta) => maintenance::read_notice(flag, meta),
+        Flag::On(meta) => maintenance::read_notice(flag, meta),
         _ => Notice::default(),
     };
-    let is_plain_file = matches!(&existing, FlagState::On(m) if m.file_type().is_file());
+    let is_plain_file = matches!(&existing, Flag::On(m) if m.file_type().is_file());
     let write_needed = !was_on || is_plain_file;
     // The secret is made only when it can be stored, and shown only once it is.
     let secret = match asked.bypass {
-        BypassChoice::New if write_needed => match maintenance::new_secret() {
+        BypassChoice::New if write_needed => match secret::new_secret() {
             Ok(secret) => Some(secret),
             Err(e) => {
                 let _ = writeln!(err, "directus: cannot make a bypass secret: {e}");
@@ -401,7 +403,7 @@ fn on(
             previous
                 .since()
                 .map(str::to_string)
-                .unwrap_or_else(|| maintenance::rfc3339(SystemTime::now())),
+                .unwrap_or_else(|| rfc3339::format(SystemTime::now())),
         ),
     )
     .with(asked.mode, bypass);

@@ -15,6 +15,8 @@ pub mod maintenance;
 pub mod metrics;
 pub mod query;
 pub mod record;
+pub mod rfc3339;
+pub mod secret;
 pub mod server;
 pub mod storage;
 pub mod wire;

@@ -121,7 +121,9 @@ pub struct Metrics {
     /// One slot per (template, method, status): the counter's handle once resolved.
     slots: Vec<OnceLock<IntCounter>>,
     durations: Vec<Histogram>,
+    /// Mirrors the server's one count of maintenance 503s at each scrape (`render`).
     declined: IntCounter,
+    rendering: std::sync::Mutex<()>,
     maintenance_on: IntGauge,
     maintenance_mode: IntGaugeVec,
     /// `directus_writes_total` by `WriteOutcome`, resolved once.
@@ -247,6 +249,7 @@ impl Metrics {
             slots,
             durations,
             declined,
+            rendering: std::sync::Mutex::new(()),
             maintenance_on,
             maintenance_mode,
             writes: write_counters,
@@ -291,11 +294,6 @@ impl Metrics {
         self.durations[template.index()].observe(took.as_secs_f64());
     }
 
-    /// Counts a request answered with the maintenance 503.
-    pub fn declined(&self) {
-        self.declined.inc();
-    }
-
     /// Counts a write by how it ended.
     pub fn write(&self, outcome: WriteOutcome, count: usize) {
         self.writes[outcome as usize].inc_by(count as u64);
@@ -325,7 +323,13 @@ impl Metrics {
 
     /// The exposition, with the state gauges set from `maintenance` (`None`: off, else
     /// whether the mode is read-only).
-    pub fn render(&self, maintenance: Option<bool>) -> Vec<u8> {
+    pub fn render(&self, maintenance: Option<bool>, declined: u64) -> Vec<u8> {
+        {
+            // The count is the observer's; scrapes may run at once, and a counter only adds.
+            let _one = self.rendering.lock().unwrap_or_else(|e| e.into_inner());
+            let shown = self.declined.get();
+            self.declined.inc_by(declined.saturating_sub(shown));
+        }
         self.maintenance_on.set(i64::from(maintenance.is_some()));
         for (mode, read_only) in [("full", false), ("read-only", true)] {
             self.maintenance_mode
@@ -357,7 +361,7 @@ mod tests {
     use super::*;
 
     fn text(m: &Metrics, maintenance: Option<bool>) -> String {
-        String::from_utf8(m.render(maintenance)).unwrap()
+        String::from_utf8(m.render(maintenance, 0)).unwrap()
     }
 
     #[test]

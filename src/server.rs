@@ -9,7 +9,7 @@ use crate::api::App;
 use crate::config::ServerConfig;
 use crate::http::{self, HttpServer};
 use crate::layout;
-use crate::maintenance::{self, NoticeCache};
+use crate::maintenance::NoticeCache;
 use crate::record::ServerRecord;
 use crate::storage::{self, Storage};
 use std::io::Write;
@@ -280,8 +280,7 @@ fn checkpoint_at_exit(db: &std::path::Path) {
 fn watch(app: &App, watching: &AtomicBool) {
     let mut notices = NoticeCache::default();
     while watching.load(Ordering::SeqCst) {
-        let notice = maintenance::check(&app.flag, &mut notices).notice();
-        app.observer.observe(notice.as_ref());
+        app.gate.watch(&mut notices);
         std::thread::sleep(WATCH_INTERVAL);
     }
 }

@@ -3,7 +3,6 @@
 use super::error::ApiError;
 use super::session::Session;
 use super::{body, envelope, App};
-use crate::maintenance;
 use crate::wire::Response;
 use serde_json::{json, Value};
 
@@ -52,7 +51,7 @@ pub fn create(
     raw: Option<Vec<u8>>,
 ) -> Result<Response, ApiError> {
     let name = body::new_collection(body::json(raw)?)?;
-    let now = maintenance::rfc3339(std::time::SystemTime::now());
+    let now = crate::rfc3339::format(std::time::SystemTime::now());
     if !session.write(app, |w| Ok(w.create_collection(&name, &now)?))? {
         return Err(ApiError::InvalidPayload(format!(
             "Collection \"{name}\" already exists."

@@ -17,13 +17,16 @@
 //! at once, so reads and `/server/ping` always find a free worker.
 
 use super::error::ApiError;
+use super::gate::Gate;
 use super::session::{self, Opened};
-use super::App;
-use crate::maintenance::{Digest, Notice, NoticeCache};
+use crate::maintenance::{Decision, Intent, Notice, NoticeCache};
+use crate::metrics::Metrics;
 use crate::metrics::{WriteOutcome, GROUP_BUCKETS};
+use crate::secret::Digest;
 use crate::storage::{Storage, StorageError, Writer};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -46,6 +49,11 @@ pub struct Groups {
     /// The writer connection; held by whichever write is running its work (or committing).
     writer: Mutex<Option<Opened>>,
     max_waiting: usize,
+    /// The maintenance gate every group passes once it holds the write lock.
+    gate: Arc<Gate>,
+    metrics: Arc<Metrics>,
+    /// The database the writer connection opens.
+    db: PathBuf,
 }
 
 struct State {
@@ -95,8 +103,11 @@ enum Role {
 
 impl Groups {
     /// The writes of a pool of `workers`: while stalled, at most half of them wait.
-    pub fn new(workers: usize) -> Groups {
+    pub fn new(workers: usize, gate: Arc<Gate>, metrics: Arc<Metrics>, db: PathBuf) -> Groups {
         Groups {
+            gate,
+            metrics,
+            db,
             state: Mutex::new(State {
                 phase: Phase::Idle,
                 queue: VecDeque::new(),
@@ -114,7 +125,6 @@ impl Groups {
     /// request presented, `bytes` the size of its body.
     pub fn write<T>(
         &self,
-        app: &App,
         notices: &mut NoticeCache,
         bypass: Option<&Digest>,
         bytes: usize,
@@ -123,13 +133,21 @@ impl Groups {
         let deadline = Instant::now() + WRITE_DEADLINE;
         match self.join(bytes, deadline) {
             None => {
-                app.metrics.write(WriteOutcome::Busy, 1);
-                Err(app.busy(notices, "no turn to write"))
+                self.metrics.write(WriteOutcome::Busy, 1);
+                Err(self.gate.busy(notices, "no turn to write"))
             }
-            Some(Role::Leader) => self.lead(app, notices, bypass, bytes, deadline, work),
+            Some(Role::Leader) => self.lead(notices, bypass, bytes, deadline, work),
             Some(Role::Member(outcome, gated)) => {
-                let gate = gated.then(|| app.write_gate(notices, bypass)).flatten();
-                self.follow(app, &outcome, gate, work)
+                // In a group whose leader passed by the bypass, each member decides for
+                // itself, with its own digest, against the flag as it is now.
+                let refused = match gated {
+                    false => None,
+                    true => match self.gate.decide(notices, Intent::Write, bypass) {
+                        Decision::Open | Decision::Bypassed => None,
+                        Decision::Closed(notice) => Some(notice),
+                    },
+                };
+                self.follow(&outcome, refused, work)
             }
         }
     }
@@ -231,7 +249,6 @@ impl Groups {
     /// Leads a group: lock, gate, own work, the members' work, one commit.
     fn lead<T>(
         &self,
-        app: &App,
         notices: &mut NoticeCache,
         bypass: Option<&Digest>,
         bytes: usize,
@@ -240,7 +257,7 @@ impl Groups {
     ) -> Result<T, ApiError> {
         let mut writer = self.writer();
         let began = Instant::now();
-        let gated = match self.open_transaction(app, notices, bypass, &mut writer, deadline) {
+        let gated = match self.open_transaction(notices, bypass, &mut writer, deadline) {
             Ok(gated) => gated,
             Err(e) => {
                 drop(writer);
@@ -252,7 +269,7 @@ impl Groups {
         let mine = run_part(&mut writer, work);
         drop(writer);
         if mine.is_err() {
-            app.metrics.write(WriteOutcome::Undone, 1);
+            self.metrics.write(WriteOutcome::Undone, 1);
         }
 
         // Wait for the members that joined to run their work (the leader stays counted as
@@ -277,12 +294,12 @@ impl Groups {
         match &result {
             Ok(()) => {
                 log::debug!("group commit: {count} writes, {failed} of them undone alone");
-                app.metrics.group(count, began.elapsed());
-                app.metrics.write(WriteOutcome::Committed, count - failed);
+                self.metrics.group(count, began.elapsed());
+                self.metrics.write(WriteOutcome::Committed, count - failed);
             }
             Err(e) => {
                 log::error!("a group of {count} writes failed to commit: {e}");
-                app.metrics
+                self.metrics
                     .write(WriteOutcome::CommitFailed, count - failed);
             }
         }
@@ -299,34 +316,32 @@ impl Groups {
     /// true when the flag is up and the leader passed it by its bypass secret.
     fn open_transaction(
         &self,
-        app: &App,
         notices: &mut NoticeCache,
         bypass: Option<&Digest>,
         writer: &mut Option<Opened>,
         deadline: Instant,
     ) -> Result<bool, ApiError> {
-        let storage = session::connection(writer, app)?;
+        let storage = session::connection(writer, self.gate.epoch(), &self.db)?;
         log::debug!("waiting for the write lock");
         match storage.begin(remaining(deadline)) {
             Ok(()) => {}
             Err(StorageError::Busy) => {
-                app.metrics.write(WriteOutcome::Busy, 1);
-                return Err(app.busy(notices, "the database stayed locked"));
+                self.metrics.write(WriteOutcome::Busy, 1);
+                return Err(self.gate.busy(notices, "the database stayed locked"));
             }
             Err(e) => return Err(e.into()),
         }
         // The gate: a fresh look at the flag now that the write lock is held. A drain that set
         // the flag before this point has either seen this transaction finish or will wait for
         // it; either way nothing of this group commits without the bypass secret.
-        let Some(notice) = app.maintenance(notices) else {
-            return Ok(false);
+        let notice = match self.gate.decide(notices, Intent::Write, bypass) {
+            Decision::Open => return Ok(false),
+            Decision::Bypassed => return Ok(true),
+            Decision::Closed(notice) => notice,
         };
-        if notice.admits(bypass) {
-            return Ok(true);
-        }
         storage.rollback();
         log::info!("write rolled back: maintenance began while the request was in flight");
-        app.metrics.write(WriteOutcome::Gate, 1);
+        self.metrics.write(WriteOutcome::Gate, 1);
         Err(ApiError::Maintenance(notice))
     }
 
@@ -334,7 +349,6 @@ impl Groups {
     /// waits for the group's commit.
     fn follow<T>(
         &self,
-        app: &App,
         outcome: &Outcome,
         gate: Option<Notice>,
         work: impl FnOnce(&Writer) -> Result<T, ApiError>,
@@ -342,13 +356,13 @@ impl Groups {
         let mine = match gate {
             Some(notice) => {
                 log::info!("write refused: maintenance is on and it has no bypass secret");
-                app.metrics.write(WriteOutcome::Gate, 1);
+                self.metrics.write(WriteOutcome::Gate, 1);
                 Err(ApiError::Maintenance(notice))
             }
             None => {
                 let mine = run_part(&mut self.writer(), work);
                 if mine.is_err() {
-                    app.metrics.write(WriteOutcome::Undone, 1);
+                    self.metrics.write(WriteOutcome::Undone, 1);
                 }
                 mine
             }
@@ -467,9 +481,16 @@ mod tests {
         }));
     }
 
+    /// Groups with no real gate or database behind them (the tests here never write).
+    fn test_groups(workers: usize) -> Groups {
+        let gate = Arc::new(Gate::new(PathBuf::from("/nonexistent/maintenance"), false));
+        let metrics = Arc::new(Metrics::new(false));
+        Groups::new(workers, gate, metrics, PathBuf::from("/nonexistent/db"))
+    }
+
     #[test]
     fn the_first_writer_leads_and_the_next_waits_for_the_group_to_open() {
-        let groups = Groups::new(4);
+        let groups = test_groups(4);
         assert!(matches!(groups.join(10, soon(1000)), Some(Role::Leader)));
         let started = Instant::now();
         assert!(groups.join(10, soon(120)).is_none(), "two leaders at once");
@@ -480,7 +501,7 @@ mod tests {
 
     #[test]
     fn writers_waiting_when_a_group_opens_are_in_it() {
-        let groups = &Groups::new(8);
+        let groups = &test_groups(8);
         assert!(matches!(groups.join(0, soon(0)), Some(Role::Leader)));
         std::thread::scope(|s| {
             let waiters: Vec<_> = (0..3)
@@ -504,7 +525,7 @@ mod tests {
 
     #[test]
     fn a_full_group_takes_no_more_members() {
-        let groups = Groups::new(4);
+        let groups = test_groups(4);
         open(&groups, MAX_MEMBERS, 0);
         assert!(groups.join(1, soon(60)).is_none(), "joined a full group");
         open(&groups, 1, MAX_BYTES - 10);
@@ -524,7 +545,7 @@ mod tests {
 
     #[test]
     fn a_stalled_leader_turns_writers_away_beyond_the_bound() {
-        let groups = &Groups::new(4); // at most one writer waits while stalled
+        let groups = &test_groups(4); // at most one writer waits while stalled
         assert!(matches!(groups.join(0, soon(0)), Some(Role::Leader)));
         groups.set_phase(Phase::Starting {
             since: Instant::now() - STALLED_AFTER,

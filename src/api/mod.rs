@@ -16,9 +16,11 @@ mod collections;
 mod envelope;
 pub mod error;
 mod fields;
+mod gate;
 mod group;
 mod items;
 mod oas;
+mod observer;
 mod route;
 mod session;
 
@@ -26,42 +28,32 @@ pub use collections::is_collection_name;
 pub use session::Session;
 
 use crate::config::ServerConfig;
-use crate::maintenance::{self, Check, Digest, Mode, Notice, NoticeCache, Observer};
+use crate::maintenance::{self, Intent, Mode};
 use crate::metrics::{self, Metrics, Template};
+use crate::secret::Digest;
 use crate::wire::{BodySource, Request, Response};
 use auth::Credentials;
 use error::ApiError;
+pub use gate::Gate;
 use group::Groups;
 use route::{Action, Decision, Method, Route};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The request header that carries the operator's bypass secret.
 const BYPASS_HEADER: &str = "x-maintenance-bypass";
 
-/// What the dispatcher's maintenance check decided for one request.
-enum Admission {
-    /// No maintenance, or read-only maintenance and a method that only reads.
-    Open,
-    /// The flag is up and the request carries its bypass secret: handled as if it were absent.
-    Bypassed,
-    /// The maintenance 503.
-    Closed(Notice),
-}
-
 /// State shared by all workers.
 pub struct App {
     pub config: ServerConfig,
-    /// `ROOT/logs/maintenance`.
-    pub flag: PathBuf,
-    /// `logs/` could not be used at start (the reason was logged): every request gets the 503.
-    pub logs_unusable: bool,
-    pub observer: Observer,
+    /// The maintenance flag, its one check and decision, and what was observed of it.
+    pub gate: Arc<Gate>,
     /// This process's writes: one writer connection and group commit (see `group`).
     groups: Groups,
     /// Counters and histograms of requests and writes (`/server/metrics`).
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// The OpenAPI document, rendered once (`oas`).
     specs: Vec<u8>,
 }
@@ -69,14 +61,19 @@ pub struct App {
 impl App {
     /// The shared state for a server with this configuration.
     pub fn new(config: ServerConfig, flag: PathBuf, logs_unusable: bool) -> App {
+        let gate = Arc::new(Gate::new(flag, logs_unusable));
+        let metrics = Arc::new(Metrics::new(config.metrics));
         App {
-            groups: Groups::new(config.workers),
-            metrics: Metrics::new(config.metrics),
+            groups: Groups::new(
+                config.workers,
+                gate.clone(),
+                metrics.clone(),
+                config.db.clone(),
+            ),
+            gate,
+            metrics,
             specs: oas::render(),
             config,
-            flag,
-            logs_unusable,
-            observer: Observer::default(),
         }
     }
 
@@ -114,10 +111,7 @@ impl App {
                 ApiError::Internal(detail) => {
                     log::error!("request {request_id} {} {}: {detail}", req.method, req.path)
                 }
-                ApiError::Maintenance(_) => {
-                    self.observer.declined();
-                    self.metrics.declined();
-                }
+                ApiError::Maintenance(_) => self.gate.declined(),
                 _ => {}
             }
             err.into_response(request_id)
@@ -162,10 +156,18 @@ impl App {
         let ping = reads && route::is_ping_path(&req.path);
         let metrics = reads && self.metrics.serving() && route::is_metrics_path(&req.path);
         if !ping && !metrics && !preflight {
-            match self.admission(session, method) {
-                Admission::Open => {}
-                Admission::Bypassed => *bypassed = true,
-                Admission::Closed(notice) => return Err(ApiError::Maintenance(notice)),
+            let intent = match method {
+                Method::Get | Method::Head | Method::Options => Intent::Read,
+                _ => Intent::Write,
+            };
+            let presented = session.bypass;
+            match self
+                .gate
+                .decide(session.notices(), intent, presented.as_ref())
+            {
+                maintenance::Decision::Open => {}
+                maintenance::Decision::Bypassed => *bypassed = true,
+                maintenance::Decision::Closed(notice) => return Err(ApiError::Maintenance(notice)),
             }
         }
         if preflight {
@@ -239,10 +241,13 @@ impl App {
             return Err(ApiError::RouteNotFound(path.to_string()));
         }
         let state = self
-            .maintenance(session.notices())
+            .gate
+            .check(session.notices())
             .map(|notice| notice.mode() == Mode::ReadOnly);
         let mut r = Response::text(200, metrics::CONTENT_TYPE, "");
-        r.body = self.metrics.render(state);
+        r.body = self
+            .metrics
+            .render(state, self.gate.observer.declined_total());
         Ok(r)
     }
 
@@ -253,73 +258,6 @@ impl App {
         let mut r = Response::text(status, "application/health+json", "");
         r.body = format!("{{\"status\":\"{state}\"}}").into_bytes();
         r
-    }
-
-    /// The dispatcher's maintenance decision for a request: the flag's one check, then its
-    /// bypass secret (either mode), then the read-only mode's safe methods.
-    fn admission(&self, session: &mut Session, method: Method) -> Admission {
-        let presented = session.bypass;
-        let Some(notice) = self.maintenance(session.notices()) else {
-            return Admission::Open;
-        };
-        if notice.admits(presented.as_ref()) {
-            return Admission::Bypassed;
-        }
-        let reads_only = matches!(method, Method::Get | Method::Head | Method::Options);
-        match notice.mode() {
-            Mode::ReadOnly if reads_only => Admission::Open,
-            Mode::ReadOnly | Mode::Full => Admission::Closed(notice),
-        }
-    }
-
-    /// The write gate, run by `Session::write` once `BEGIN IMMEDIATE` holds the write lock: a
-    /// fresh check of the flag (the existence is never cached). Any flag, whatever its mode,
-    /// closes it: `Some(notice)` means roll back and answer the 503. The one exception is a
-    /// request that presented the flag's bypass secret, compared with the flag as it is now
-    /// (so `on --no-bypass` or a new `--bypass` also closes it to writes already in flight).
-    pub(super) fn write_gate(
-        &self,
-        notices: &mut NoticeCache,
-        bypass: Option<&Digest>,
-    ) -> Option<Notice> {
-        let notice = self.maintenance(notices)?;
-        if notice.admits(bypass) {
-            return None;
-        }
-        Some(notice)
-    }
-
-    /// The one maintenance check of the request path: `Some(notice)` when the flag is up.
-    /// Notes transitions for the log and the connection epoch; fails closed.
-    fn maintenance(&self, notices: &mut NoticeCache) -> Option<Notice> {
-        if self.logs_unusable {
-            return Some(Notice::default());
-        }
-        let check = maintenance::check(&self.flag, notices);
-        if let Check::Unknown(err) = &check {
-            log::error!(
-                "cannot tell whether {} exists ({err}); answering 503 (fail closed)",
-                self.flag.display()
-            );
-        }
-        let notice = check.notice();
-        self.observer.observe(notice.as_ref());
-        notice
-    }
-
-    /// The answer to a write that could not get the database lock in time: the maintenance
-    /// 503 when the flag is up (the drain holds the lock), else a retryable busy 503.
-    fn busy(&self, notices: &mut NoticeCache, why: &str) -> ApiError {
-        match self.maintenance(notices) {
-            Some(notice) => {
-                log::info!("write refused ({why}): maintenance is on");
-                ApiError::Maintenance(notice)
-            }
-            None => {
-                log::warn!("write refused ({why}): another process holds the database");
-                ApiError::DatabaseBusy
-            }
-        }
     }
 }
 

@@ -7,7 +7,8 @@
 
 use super::error::ApiError;
 use super::App;
-use crate::maintenance::{Digest, NoticeCache};
+use crate::maintenance::NoticeCache;
+use crate::secret::Digest;
 use crate::storage::{Storage, Writer};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -47,7 +48,7 @@ impl Session {
     /// The connection, reopened when maintenance ended since it was opened or when the
     /// database file is no longer the one it opened (a backup restored, a migrated copy).
     pub(super) fn storage(&mut self, app: &App) -> Result<&mut Storage, ApiError> {
-        connection(&mut self.open, app)
+        connection(&mut self.open, app.gate.epoch(), &app.config.db)
     }
 
     /// Runs `work` as one atomic write, behind the maintenance gate, and returns once it is
@@ -58,7 +59,6 @@ impl Session {
         work: impl FnOnce(&Writer) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         app.groups.write(
-            app,
             &mut self.notices,
             self.bypass.as_ref(),
             self.body_bytes,
@@ -71,10 +71,10 @@ impl Session {
 /// database file is no longer the one it opened.
 pub(super) fn connection<'s>(
     open: &'s mut Option<Opened>,
-    app: &App,
+    epoch: u64,
+    db: &Path,
 ) -> Result<&'s mut Storage, ApiError> {
-    let epoch = app.observer.epoch();
-    let file = file_identity(&app.config.db);
+    let file = file_identity(db);
     if open
         .as_ref()
         .is_some_and(|o| o.epoch != epoch || o.file != file)
@@ -82,12 +82,12 @@ pub(super) fn connection<'s>(
         *open = None;
     }
     if open.is_none() {
-        let storage = Storage::open(&app.config.db)
-            .map_err(|e| ApiError::Internal(format!("opening {}: {e}", app.config.db.display())))?;
+        let storage = Storage::open(db)
+            .map_err(|e| ApiError::Internal(format!("opening {}: {e}", db.display())))?;
         *open = Some(Opened {
             storage,
             epoch,
-            file: file_identity(&app.config.db),
+            file: file_identity(db),
         });
     }
     Ok(&mut open

@@ -77,9 +77,9 @@ impl Fixture {
 
     fn flag(&self, on: bool) {
         if on {
-            std::fs::write(&self.app.flag, b"").unwrap();
+            std::fs::write(&self.app.gate.flag, b"").unwrap();
         } else {
-            let _ = std::fs::remove_file(&self.app.flag);
+            let _ = std::fs::remove_file(&self.app.gate.flag);
         }
     }
 }
@@ -219,7 +219,8 @@ type ReadOnlyCase<'a> = (
 /// Read-only mode and the bypass, in-process: which requests the flag's content lets through.
 #[test]
 fn read_only_and_bypass_decide_before_routing_and_auth() {
-    use crate::maintenance::{write_flag, Digest, Mode, Notice};
+    use crate::maintenance::{write_flag, Decision, Mode, Notice};
+    use crate::secret::Digest;
     let auth = ("Authorization", TOKEN);
     let wrong = ("Authorization", WRONG);
     let key = ("X-Maintenance-Bypass", "open sesame");
@@ -227,7 +228,7 @@ fn read_only_and_bypass_decide_before_routing_and_auth() {
     let mut f = fixture();
     let digest = Digest::of("open sesame");
     let read_only = Notice::new(Some("Backup".into()), None, None).with(Mode::ReadOnly, None);
-    write_flag(&f.app.flag, &read_only).unwrap();
+    write_flag(&f.app.gate.flag, &read_only).unwrap();
     #[rustfmt::skip]
     let cases: &[ReadOnlyCase] = &[
         ("GET",     "/items/a/1",   &[auth],        "",       200, ""),
@@ -263,7 +264,7 @@ fn read_only_and_bypass_decide_before_routing_and_auth() {
         }
     }
     for mode in [Mode::Full, Mode::ReadOnly] {
-        write_flag(&f.app.flag, &read_only.with(mode, Some(digest))).unwrap();
+        write_flag(&f.app.gate.flag, &read_only.with(mode, Some(digest))).unwrap();
         let r = f.send(
             "PATCH",
             "/items/a/1",
@@ -295,14 +296,19 @@ fn read_only_and_bypass_decide_before_routing_and_auth() {
     }
     // The write gate compares with the flag as it is now: the secret of a flag that no longer
     // sets it opens nothing, whatever the session remembers.
-    write_flag(&f.app.flag, &read_only).unwrap();
+    write_flag(&f.app.gate.flag, &read_only).unwrap();
     let mut notices = crate::maintenance::NoticeCache::default();
-    assert!(f.app.write_gate(&mut notices, Some(&digest)).is_some());
-    write_flag(&f.app.flag, &read_only.with(Mode::Full, Some(digest))).unwrap();
-    assert!(f.app.write_gate(&mut notices, Some(&digest)).is_none());
-    assert!(f.app.write_gate(&mut notices, None).is_some());
+    let mut write_gate = |presented: Option<&Digest>| {
+        f.app
+            .gate
+            .decide(&mut notices, crate::maintenance::Intent::Write, presented)
+    };
+    assert!(matches!(write_gate(Some(&digest)), Decision::Closed(_)));
+    write_flag(&f.app.gate.flag, &read_only.with(Mode::Full, Some(digest))).unwrap();
+    assert_eq!(write_gate(Some(&digest)), Decision::Bypassed);
+    assert!(matches!(write_gate(None), Decision::Closed(_)));
     f.flag(false);
-    assert!(f.app.write_gate(&mut notices, None).is_none());
+    assert_eq!(write_gate(None), Decision::Open);
     let r = f.send("GET", "/items/a/1", &[auth], "");
     assert_eq!(
         serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["data"]["t"],
@@ -336,9 +342,9 @@ fn preflight_allows_the_bypass_header() {
 #[test]
 fn one_group_decides_the_gate_for_each_write() {
     let mut f = fixture();
-    let good = crate::maintenance::Digest::of("the secret");
+    let good = crate::secret::Digest::of("the secret");
     let flag = format!(r#"{{"bypass_sha256":"{}"}}"#, good.to_hex());
-    std::fs::write(&f.app.flag, flag).unwrap();
+    std::fs::write(&f.app.gate.flag, flag).unwrap();
     let app = &f.app;
     let create = |w: &crate::storage::Writer, id: i64| -> Result<(), ApiError> {
         w.create_items("a", &[(Some(id), serde_json::Map::new())])?;
@@ -347,8 +353,8 @@ fn one_group_decides_the_gate_for_each_write() {
     let results: Vec<(i64, bool)> = std::thread::scope(|s| {
         // The leader carries the secret and holds its work until four more writes joined.
         let leader = s.spawn(|| {
-            let mut notices = NoticeCache::default();
-            app.groups.write(app, &mut notices, Some(&good), 0, |w| {
+            let mut notices = crate::maintenance::NoticeCache::default();
+            app.groups.write(&mut notices, Some(&good), 0, |w| {
                 while app.groups.open_count() < 5 {
                     std::thread::yield_now();
                 }
@@ -363,11 +369,9 @@ fn one_group_decides_the_gate_for_each_write() {
             .map(|(id, bypassed)| {
                 let good = &good;
                 s.spawn(move || {
-                    let mut notices = NoticeCache::default();
+                    let mut notices = crate::maintenance::NoticeCache::default();
                     let bypass = bypassed.then_some(good);
-                    let r = app
-                        .groups
-                        .write(app, &mut notices, bypass, 0, |w| create(w, id));
+                    let r = app.groups.write(&mut notices, bypass, 0, |w| create(w, id));
                     (id, r.is_ok())
                 })
             })
@@ -388,7 +392,7 @@ fn one_group_decides_the_gate_for_each_write() {
     );
     // All five were in one group, and only the writes with the secret are stored.
     assert_eq!(app.metrics.group_sizes()[3], 1, "one group of 5 to 8");
-    std::fs::remove_file(&app.flag).unwrap();
+    std::fs::remove_file(&app.gate.flag).unwrap();
     let stored: Vec<i64> = (100..=104)
         .filter(|id| {
             let storage = f.session.storage(&f.app).unwrap();
