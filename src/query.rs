@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 /// Why a query was refused, in a sentence for the client. The API turns it into its
 /// `INVALID_QUERY` (or, for a batch body's `query` that is not an object, `INVALID_PAYLOAD`).
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum QueryError {
     /// A parameter, or a part of a `query` object, is malformed or over a bound.
     Invalid(String),
@@ -117,13 +117,19 @@ impl Query {
 
     /// Parses a URL query string. `access_token` is left to the caller; unknown keys are ignored.
     pub fn from_query_string(raw: &str) -> Result<Query, QueryError> {
+        Query::from_pairs(&parse_pairs(raw)?)
+    }
+
+    /// Parses the decoded pairs of a query string (`parse_pairs`).
+    pub fn from_pairs(pairs: &[(String, String)]) -> Result<Query, QueryError> {
         let mut query = Query::default();
         let mut json_filter: Option<String> = None;
         let mut bracket_filter = Value::Object(Map::new());
         let mut has_brackets = false;
         let mut fields: Vec<String> = Vec::new();
         let mut has_fields = false;
-        for (key, value) in parse_pairs(raw)? {
+        for (key, value) in pairs {
+            let value = value.clone();
             match key.as_str() {
                 "fields" | "fields[]" => {
                     has_fields = true;

@@ -22,7 +22,12 @@ impl std::fmt::Debug for Digest {
 impl Digest {
     /// The digest of a secret as a client sends it (surrounding blanks ignored).
     pub fn of(secret: &str) -> Digest {
-        Digest(Sha256::digest(secret.trim().as_bytes()).into())
+        Digest::of_exact(secret.trim())
+    }
+
+    /// The digest of exactly these bytes (the API token, compared as given).
+    pub fn of_exact(secret: &str) -> Digest {
+        Digest(Sha256::digest(secret.as_bytes()).into())
     }
 
     /// From the flag's `bypass_sha256`: exactly 64 hex digits, else `None` (no bypass).

@@ -3,7 +3,8 @@
 //! in the order of checks than a wrong one).
 
 use super::error::ApiError;
-use crate::query;
+use crate::query::QueryError;
+use crate::secret::Digest;
 use crate::wire::Request;
 
 /// What the request's credentials amount to.
@@ -17,7 +18,13 @@ pub enum Credentials {
 
 /// Checks the request's token against `expected`; a wrong one is `INVALID_CREDENTIALS`, both
 /// forms at once `INVALID_PAYLOAD`.
-pub fn authenticate(req: &Request, expected: Option<&str>) -> Result<Credentials, ApiError> {
+/// `pairs` are the request's query string, decoded once by the dispatcher (undecodable: no
+/// `access_token` in it).
+pub fn authenticate(
+    req: &Request,
+    pairs: &Result<Vec<(String, String)>, QueryError>,
+    expected: Option<&str>,
+) -> Result<Credentials, ApiError> {
     let Some(expected) = expected else {
         return Ok(Credentials::Valid);
     };
@@ -25,13 +32,13 @@ pub fn authenticate(req: &Request, expected: Option<&str>) -> Result<Credentials
         let (scheme, token) = v.trim().split_once(' ')?;
         scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
     });
-    let from_query = query::parse_pairs(&req.query).ok().and_then(|pairs| {
+    let from_query = pairs.as_ref().ok().and_then(|pairs| {
         pairs
-            .into_iter()
+            .iter()
             .find(|(k, _)| k == "access_token")
-            .map(|(_, v)| v)
+            .map(|(_, v)| v.as_str())
     });
-    let given = match (header, from_query.as_deref()) {
+    let given = match (header, from_query) {
         (Some(_), Some(_)) => {
             return Err(ApiError::InvalidPayload(
                 "The request uses more than one method for including an access token.".into(),
@@ -40,19 +47,12 @@ pub fn authenticate(req: &Request, expected: Option<&str>) -> Result<Credentials
         (Some(t), None) | (None, Some(t)) => t,
         (None, None) => return Ok(Credentials::Missing),
     };
-    if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+    // Compared as digests (`secret`): constant time, and the token's length is not told.
+    if Digest::of_exact(given).matches(&Digest::of_exact(expected)) {
         Ok(Credentials::Valid)
     } else {
         Err(ApiError::InvalidCredentials)
     }
-}
-
-/// Compares two secrets in time that depends only on their lengths.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
@@ -65,41 +65,46 @@ mod tests {
         req
     }
 
+    /// The dispatcher's call: the query string decoded first.
+    fn auth(req: &Request, expected: Option<&str>) -> Result<Credentials, ApiError> {
+        authenticate(req, &crate::query::parse_pairs(&req.query), expected)
+    }
+
     #[test]
-    fn constant_time_compare() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secrets"));
+    fn tokens_match_exactly() {
+        let t = Some("secret");
+        for (given, ok) in [
+            ("secret", true),
+            ("secreT", false),
+            ("secrets", false),
+            ("secre", false),
+        ] {
+            let r = auth(&Request::new("GET", &format!("/x?access_token={given}")), t);
+            assert_eq!(r.is_ok(), ok, "{given}");
+        }
+        let padded = auth(&Request::new("GET", "/x?access_token=%20secret"), t);
+        assert_eq!(padded, Err(ApiError::InvalidCredentials));
     }
 
     #[test]
     fn token_forms() {
         let t = Some("s3cret");
         let ok = Ok(Credentials::Valid);
-        assert_eq!(authenticate(&with_header("Bearer s3cret"), t), ok);
-        assert_eq!(authenticate(&with_header("bearer  s3cret "), t), ok);
+        assert_eq!(auth(&with_header("Bearer s3cret"), t), ok);
+        assert_eq!(auth(&with_header("bearer  s3cret "), t), ok);
+        assert_eq!(auth(&Request::new("GET", "/x?access_token=s3cret"), t), ok);
         assert_eq!(
-            authenticate(&Request::new("GET", "/x?access_token=s3cret"), t),
-            ok
-        );
-        assert_eq!(
-            authenticate(&Request::new("GET", "/x"), t),
+            auth(&Request::new("GET", "/x"), t),
             Ok(Credentials::Missing)
         );
-        assert_eq!(
-            authenticate(&Request::new("GET", "/x?access_token=no"), None),
-            ok
-        );
+        assert_eq!(auth(&Request::new("GET", "/x?access_token=no"), None), ok);
         assert!(matches!(
-            authenticate(&with_header("Bearer nope"), t),
+            auth(&with_header("Bearer nope"), t),
             Err(ApiError::InvalidCredentials)
         ));
         let mut both = Request::new("GET", "/x?access_token=s3cret");
         both.headers
             .push(("Authorization".into(), "Bearer s3cret".into()));
-        assert!(matches!(
-            authenticate(&both, t),
-            Err(ApiError::InvalidPayload(_))
-        ));
+        assert!(matches!(auth(&both, t), Err(ApiError::InvalidPayload(_))));
     }
 }

@@ -1,8 +1,8 @@
 //! `/collections`: list, read, create and delete collections.
 
+use super::call::Call;
 use super::error::ApiError;
-use super::session::Session;
-use super::{body, envelope, App};
+use super::{body, envelope};
 use crate::wire::Response;
 use serde_json::{json, Value};
 
@@ -18,8 +18,8 @@ pub fn is_collection_name(name: &str) -> bool {
 }
 
 /// `403` unless the collection name is valid and the collection exists.
-pub fn known(app: &App, session: &mut Session, name: &str) -> Result<(), ApiError> {
-    if is_collection_name(name) && session.storage(app)?.collection_exists(name)? {
+pub fn known(call: &mut Call, name: &str) -> Result<(), ApiError> {
+    if is_collection_name(name) && call.storage()?.collection_exists(name)? {
         Ok(())
     } else {
         Err(ApiError::Forbidden)
@@ -31,28 +31,24 @@ fn collection_json(name: &str) -> Value {
 }
 
 /// `GET /collections`.
-pub fn list(app: &App, session: &mut Session) -> Result<Response, ApiError> {
-    let names = session.storage(app)?.list_collections()?;
+pub fn list(call: &mut Call) -> Result<Response, ApiError> {
+    let names = call.storage()?.list_collections()?;
     Ok(envelope::data(
         names.iter().map(|n| collection_json(n)).collect(),
     ))
 }
 
 /// `GET /collections/:name`.
-pub fn read(app: &App, session: &mut Session, name: &str) -> Result<Response, ApiError> {
-    known(app, session, name)?;
+pub fn read(call: &mut Call, name: &str) -> Result<Response, ApiError> {
+    known(call, name)?;
     Ok(envelope::data(collection_json(name)))
 }
 
 /// `POST /collections`.
-pub fn create(
-    app: &App,
-    session: &mut Session,
-    raw: Option<Vec<u8>>,
-) -> Result<Response, ApiError> {
+pub fn create(call: &mut Call, raw: Option<Vec<u8>>) -> Result<Response, ApiError> {
     let name = body::new_collection(body::json(raw)?)?;
     let now = crate::rfc3339::format(std::time::SystemTime::now());
-    if !session.write(app, |w| Ok(w.create_collection(&name, &now)?))? {
+    if !call.write(|w| Ok(w.create_collection(&name, &now)?))? {
         return Err(ApiError::InvalidPayload(format!(
             "Collection \"{name}\" already exists."
         )));
@@ -61,8 +57,8 @@ pub fn create(
 }
 
 /// `DELETE /collections/:name`.
-pub fn delete(app: &App, session: &mut Session, name: &str) -> Result<Response, ApiError> {
-    if !is_collection_name(name) || !session.write(app, |w| Ok(w.delete_collection(name)?))? {
+pub fn delete(call: &mut Call, name: &str) -> Result<Response, ApiError> {
+    if !is_collection_name(name) || !call.write(|w| Ok(w.delete_collection(name)?))? {
         return Err(ApiError::Forbidden);
     }
     Ok(Response::empty(204))

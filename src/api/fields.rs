@@ -1,10 +1,10 @@
 //! `/fields/:collection[/:field]`: the fields seen in a collection's items, their Directus
 //! types, and whether each is indexed; `PATCH` switches a field's index.
 
+use super::call::Call;
 use super::collections::known;
 use super::error::ApiError;
-use super::session::Session;
-use super::{body, envelope, App};
+use super::{body, envelope};
 use crate::query;
 use crate::storage::FieldInfo;
 use crate::wire::Response;
@@ -26,21 +26,21 @@ fn field_json(collection: &str, f: &FieldInfo) -> Value {
 }
 
 /// `GET /fields/:c`.
-pub fn list(app: &App, session: &mut Session, c: &str) -> Result<Response, ApiError> {
-    known(app, session, c)?;
-    let fields = session.storage(app)?.fields(c)?;
+pub fn list(call: &mut Call, c: &str) -> Result<Response, ApiError> {
+    known(call, c)?;
+    let fields = call.storage()?.fields(c)?;
     Ok(envelope::data(
         fields.iter().map(|f| field_json(c, f)).collect(),
     ))
 }
 
 /// The field if the collection's items have it, else `403`.
-fn existing(app: &App, session: &mut Session, c: &str, f: &str) -> Result<FieldInfo, ApiError> {
-    known(app, session, c)?;
+fn existing(call: &mut Call, c: &str, f: &str) -> Result<FieldInfo, ApiError> {
+    known(call, c)?;
     if !query::is_plain_name(f) {
         return Err(ApiError::Forbidden);
     }
-    let fields = session.storage(app)?.fields(c)?;
+    let fields = call.storage()?.fields(c)?;
     fields
         .into_iter()
         .find(|info| info.field == f)
@@ -48,8 +48,8 @@ fn existing(app: &App, session: &mut Session, c: &str, f: &str) -> Result<FieldI
 }
 
 /// `GET /fields/:c/:f`.
-pub fn read(app: &App, session: &mut Session, c: &str, f: &str) -> Result<Response, ApiError> {
-    let field = existing(app, session, c, f)?;
+pub fn read(call: &mut Call, c: &str, f: &str) -> Result<Response, ApiError> {
+    let field = existing(call, c, f)?;
     Ok(envelope::data(field_json(c, &field)))
 }
 
@@ -57,13 +57,12 @@ pub fn read(app: &App, session: &mut Session, c: &str, f: &str) -> Result<Respon
 /// index in one write transaction. Other keys of the body are accepted and ignored (Directus
 /// clients send the whole field).
 pub fn update(
-    app: &App,
-    session: &mut Session,
+    call: &mut Call,
     c: &str,
     f: &str,
     raw: Option<Vec<u8>>,
 ) -> Result<Response, ApiError> {
-    existing(app, session, c, f)?;
+    existing(call, c, f)?;
     let value = body::json(raw)?;
     let Some(indexed) = value.pointer("/schema/is_indexed").and_then(Value::as_bool) else {
         return Err(ApiError::InvalidPayload(
@@ -75,7 +74,7 @@ pub fn update(
             "\"id\" is the primary key; it is always indexed.".into(),
         ));
     }
-    let known = session.write(app, |w| {
+    let known = call.write(|w| {
         if !w.collection_exists(c)? {
             return Err(ApiError::Forbidden);
         }
@@ -84,5 +83,5 @@ pub fn update(
     if !known {
         return Err(ApiError::Forbidden);
     }
-    read(app, session, c, f)
+    read(call, c, f)
 }

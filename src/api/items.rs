@@ -3,25 +3,20 @@
 //! its typed input, then does its one read or write.
 
 use super::body::{self, BatchUpdate, NewItems, Selector};
+use super::call::Call;
 use super::collections::known;
+use super::envelope;
 use super::error::ApiError;
-use super::session::Session;
-use super::{envelope, App};
-use crate::query::{Query, DEFAULT_LIMIT};
+use crate::query::DEFAULT_LIMIT;
 use crate::storage::{StoredItem, Writer};
-use crate::wire::{Request, Response};
+use crate::wire::Response;
 use serde_json::{Map, Value};
 
 /// `GET /items/:c`.
-pub fn list(
-    app: &App,
-    session: &mut Session,
-    req: &Request,
-    c: &str,
-) -> Result<Response, ApiError> {
-    known(app, session, c)?;
-    let query = Query::from_query_string(&req.query)?;
-    let page = session.storage(app)?.read_items(c, &query, DEFAULT_LIMIT)?;
+pub fn list(call: &mut Call, c: &str) -> Result<Response, ApiError> {
+    known(call, c)?;
+    let query = call.query()?;
+    let page = call.storage()?.read_items(c, &query, DEFAULT_LIMIT)?;
     let mut meta = Map::new();
     if let Some(n) = page.total_count {
         meta.insert("total_count".into(), Value::from(n));
@@ -33,30 +28,18 @@ pub fn list(
 }
 
 /// `GET /items/:c/:id`.
-pub fn read(
-    app: &App,
-    session: &mut Session,
-    req: &Request,
-    c: &str,
-    raw_id: &str,
-) -> Result<Response, ApiError> {
-    let item = existing(app, session, c, raw_id)?;
-    let query = Query::from_query_string(&req.query)?;
+pub fn read(call: &mut Call, c: &str, raw_id: &str) -> Result<Response, ApiError> {
+    let item = existing(call, c, raw_id)?;
+    let query = call.query()?;
     envelope::one(&item, &query.fields)
 }
 
 /// `POST /items/:c`: one item or an array of them, in one transaction.
-pub fn create(
-    app: &App,
-    session: &mut Session,
-    req: &Request,
-    c: &str,
-    raw: Option<Vec<u8>>,
-) -> Result<Response, ApiError> {
-    known(app, session, c)?;
+pub fn create(call: &mut Call, c: &str, raw: Option<Vec<u8>>) -> Result<Response, ApiError> {
+    known(call, c)?;
     let new = NewItems::parse(body::json(raw)?)?;
-    let query = Query::from_query_string(&req.query)?;
-    let created = session.write(app, |w| {
+    let query = call.query()?;
+    let created = call.write(|w| {
         still_there(w, c)?;
         let ids = w.create_items(c, &new.items)?;
         Ok(w.read_by_ids(c, &ids)?)
@@ -66,17 +49,15 @@ pub fn create(
 
 /// `PATCH /items/:c/:id`: merges the given fields.
 pub fn update(
-    app: &App,
-    session: &mut Session,
-    req: &Request,
+    call: &mut Call,
     c: &str,
     raw_id: &str,
     raw: Option<Vec<u8>>,
 ) -> Result<Response, ApiError> {
-    let id = existing(app, session, c, raw_id)?.id;
+    let id = existing(call, c, raw_id)?.id;
     let patch = body::patch(body::json(raw)?, id)?;
-    let query = Query::from_query_string(&req.query)?;
-    let updated = session.write(app, |w| {
+    let query = call.query()?;
+    let updated = call.write(|w| {
         still_there(w, c)?;
         w.update_items(c, &[id], &patch)?;
         Ok(w.read_by_ids(c, &[id])?)
@@ -86,17 +67,11 @@ pub fn update(
 
 /// `PATCH /items/:c`: a list of items with ids, or one patch for the selected items; all in
 /// one transaction.
-pub fn update_many(
-    app: &App,
-    session: &mut Session,
-    req: &Request,
-    c: &str,
-    raw: Option<Vec<u8>>,
-) -> Result<Response, ApiError> {
-    known(app, session, c)?;
+pub fn update_many(call: &mut Call, c: &str, raw: Option<Vec<u8>>) -> Result<Response, ApiError> {
+    known(call, c)?;
     let update = BatchUpdate::parse(body::json(raw)?)?;
-    let query = Query::from_query_string(&req.query)?;
-    let updated = session.write(app, |w| {
+    let query = call.query()?;
+    let updated = call.write(|w| {
         still_there(w, c)?;
         let ids = match &update {
             BatchUpdate::Each(patches) => {
@@ -117,14 +92,9 @@ pub fn update_many(
 }
 
 /// `DELETE /items/:c/:id`.
-pub fn delete(
-    app: &App,
-    session: &mut Session,
-    c: &str,
-    raw_id: &str,
-) -> Result<Response, ApiError> {
-    let id = existing(app, session, c, raw_id)?.id;
-    session.write(app, |w| {
+pub fn delete(call: &mut Call, c: &str, raw_id: &str) -> Result<Response, ApiError> {
+    let id = existing(call, c, raw_id)?.id;
+    call.write(|w| {
         still_there(w, c)?;
         Ok(w.delete_items(c, &[id])?)
     })?;
@@ -132,15 +102,10 @@ pub fn delete(
 }
 
 /// `DELETE /items/:c`: ids or a query; all in one transaction.
-pub fn delete_many(
-    app: &App,
-    session: &mut Session,
-    c: &str,
-    raw: Option<Vec<u8>>,
-) -> Result<Response, ApiError> {
-    known(app, session, c)?;
+pub fn delete_many(call: &mut Call, c: &str, raw: Option<Vec<u8>>) -> Result<Response, ApiError> {
+    known(call, c)?;
     let selector = Selector::parse_delete(body::json(raw)?)?;
-    session.write(app, |w| {
+    call.write(|w| {
         still_there(w, c)?;
         let ids = selected(w, c, &selector)?;
         Ok(w.delete_items(c, &ids)?)
@@ -149,15 +114,10 @@ pub fn delete_many(
 }
 
 /// The item a path names, if it exists (checked before the body is looked at), else `403`.
-fn existing(
-    app: &App,
-    session: &mut Session,
-    c: &str,
-    raw_id: &str,
-) -> Result<StoredItem, ApiError> {
-    known(app, session, c)?;
+fn existing(call: &mut Call, c: &str, raw_id: &str) -> Result<StoredItem, ApiError> {
+    known(call, c)?;
     let id = body::path_id(raw_id)?;
-    let item = session.storage(app)?.read_item(c, id)?;
+    let item = call.storage()?.read_item(c, id)?;
     item.ok_or(ApiError::Forbidden)
 }
 

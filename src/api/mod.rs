@@ -12,6 +12,7 @@
 
 mod auth;
 mod body;
+mod call;
 mod collections;
 mod envelope;
 pub mod error;
@@ -30,9 +31,11 @@ pub use session::Session;
 use crate::config::ServerConfig;
 use crate::maintenance::{self, Intent, Mode};
 use crate::metrics::{self, Metrics, Template};
+use crate::query;
 use crate::secret::Digest;
 use crate::wire::{BodySource, Request, Response};
 use auth::Credentials;
+use call::Call;
 use error::ApiError;
 pub use gate::Gate;
 use group::Groups;
@@ -99,8 +102,12 @@ impl App {
     ) -> Response {
         let started = self.metrics.serving().then(Instant::now);
         let mut bypassed = false;
+        // Once per request: the router uses it, and metrics count a 503 or a 401 answered
+        // before routing under its route too.
+        let route = Route::parse(&req.path);
+        let template = route.as_ref().map_or(Template::Unmatched, Route::label);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            self.dispatch(session, req, body, &mut bypassed)
+            self.dispatch(session, req, route, body, &mut bypassed)
         }));
         let result = outcome.unwrap_or_else(|_| {
             session.reset();
@@ -127,9 +134,6 @@ impl App {
         response.header("X-Request-Id", request_id.to_string());
         response.bypassed = bypassed;
         if let Some(started) = started {
-            // Routed again here rather than passed out of `dispatch`: a 503 or a 401 answered
-            // before routing still counts under its route.
-            let template = Route::parse(&req.path).map_or(Template::Unmatched, |r| r.label());
             self.metrics
                 .request(&req.method, template, response.status, started.elapsed());
         }
@@ -142,6 +146,7 @@ impl App {
         &self,
         session: &mut Session,
         req: &Request,
+        route: Option<Route>,
         body: &mut dyn BodySource,
         bypassed: &mut bool,
     ) -> Result<Response, ApiError> {
@@ -176,13 +181,14 @@ impl App {
         if let Some(why) = req.framing_error {
             return Err(ApiError::InvalidPayload(why.to_string()));
         }
+        // The query string is decoded once: the token may be in it, and the handler's `Query`.
+        let pairs = query::parse_pairs(&req.query);
         let credentials = if ping {
             Credentials::Valid
         } else {
-            auth::authenticate(req, self.config.token.as_deref())?
+            auth::authenticate(req, &pairs, self.config.token.as_deref())?
         };
-        let route =
-            Route::parse(&req.path).ok_or_else(|| ApiError::RouteNotFound(req.path.clone()))?;
+        let route = route.ok_or_else(|| ApiError::RouteNotFound(req.path.clone()))?;
         let action = match route.clone().decide(method) {
             Decision::Do(action) => action,
             Decision::Options => {
@@ -201,36 +207,41 @@ impl App {
             None
         };
         session.body_bytes = raw.as_ref().map_or(0, Vec::len);
-        self.run(session, req, action, raw)
+        let call = &mut Call {
+            app: self,
+            session,
+            pairs: &pairs,
+        };
+        self.run(call, req, action, raw)
     }
 
     /// Runs the handler of an action.
     fn run(
         &self,
-        session: &mut Session,
+        call: &mut Call,
         req: &Request,
         action: Action,
         raw: Option<Vec<u8>>,
     ) -> Result<Response, ApiError> {
         match action {
             Action::Pong => Ok(Response::text(200, "text/plain; charset=utf-8", "pong")),
-            Action::Health => Ok(self.health(session)),
-            Action::Metrics => self.metrics_page(session, &req.path),
+            Action::Health => Ok(self.health(call.session)),
+            Action::Metrics => self.metrics_page(call.session, &req.path),
             Action::Specs => Ok(Response::json_bytes(200, self.specs.clone())),
-            Action::ListCollections => collections::list(self, session),
-            Action::CreateCollection => collections::create(self, session, raw),
-            Action::ReadCollection(name) => collections::read(self, session, &name),
-            Action::DeleteCollection(name) => collections::delete(self, session, &name),
-            Action::ListItems(c) => items::list(self, session, req, &c),
-            Action::CreateItems(c) => items::create(self, session, req, &c, raw),
-            Action::UpdateItems(c) => items::update_many(self, session, req, &c, raw),
-            Action::DeleteItems(c) => items::delete_many(self, session, &c, raw),
-            Action::ReadItem(c, id) => items::read(self, session, req, &c, &id),
-            Action::UpdateItem(c, id) => items::update(self, session, req, &c, &id, raw),
-            Action::DeleteItem(c, id) => items::delete(self, session, &c, &id),
-            Action::ListFields(c) => fields::list(self, session, &c),
-            Action::ReadField(c, f) => fields::read(self, session, &c, &f),
-            Action::UpdateField(c, f) => fields::update(self, session, &c, &f, raw),
+            Action::ListCollections => collections::list(call),
+            Action::CreateCollection => collections::create(call, raw),
+            Action::ReadCollection(name) => collections::read(call, &name),
+            Action::DeleteCollection(name) => collections::delete(call, &name),
+            Action::ListItems(c) => items::list(call, &c),
+            Action::CreateItems(c) => items::create(call, &c, raw),
+            Action::UpdateItems(c) => items::update_many(call, &c, raw),
+            Action::DeleteItems(c) => items::delete_many(call, &c, raw),
+            Action::ReadItem(c, id) => items::read(call, &c, &id),
+            Action::UpdateItem(c, id) => items::update(call, &c, &id, raw),
+            Action::DeleteItem(c, id) => items::delete(call, &c, &id),
+            Action::ListFields(c) => fields::list(call, &c),
+            Action::ReadField(c, f) => fields::read(call, &c, &f),
+            Action::UpdateField(c, f) => fields::update(call, &c, &f, raw),
         }
     }
 
