@@ -356,12 +356,15 @@ fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
     let body = format!(r#"{{"t":"{}"}}"#, "y".repeat(4000));
     let mut c = Client::connect(s.addr);
     let head = format!(
-        "POST /items/a HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        "POST /items/a HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Expect: 100-continue\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     c.send_raw(head.as_bytes());
+    // `100 Continue` comes when a worker starts reading the body: the request is in flight.
+    // (One the server had not read yet when the signal came is not served: SPEC §3.)
+    assert_eq!(c.read_response(false).status, 100);
     c.send_raw(&body.as_bytes()[..2000]);
-    // The worker is now reading the body (a body over 1 KiB is streamed to it).
     std::process::Command::new("kill")
         .args(["-TERM", &s.child.id().to_string()])
         .status()
