@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The process lives and a fresh connection gets `pong` within 2 s.
+/// The process lives and a fresh connection gets `pong` within 5 s (a hang detector).
 fn assert_serving(s: &mut Server, after: &str) {
     assert!(
         s.alive(),
@@ -18,23 +18,23 @@ fn assert_serving(s: &mut Server, after: &str) {
     );
     let mut c = Client::connect(s.addr);
     c.stream
-        .set_read_timeout(Some(Duration::from_secs(2)))
+        .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     c.send_raw(b"GET /server/ping HTTP/1.1\r\nHost: x\r\n\r\n");
     let r = c
         .try_read_response(false)
-        .unwrap_or_else(|e| panic!("no answer within 2 s after {after}: {e}"));
+        .unwrap_or_else(|e| panic!("no answer within 5 s after {after}: {e}"));
     assert_eq!(r.text(), "pong", "after {after}");
 }
 
 /// Sends raw bytes on a new connection and reads one answer, if any comes within 10 s.
-fn raw(s: &Server, bytes: &[u8]) -> Option<common::Resp> {
+fn raw(s: &Server, bytes: &[u8]) -> std::io::Result<common::Resp> {
     let mut c = Client::connect(s.addr);
     c.stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let _ = c.stream.write_all(bytes);
-    c.try_read_response(false).ok()
+    c.try_read_response(false)
 }
 
 fn post_head(len: &str) -> Vec<u8> {
@@ -85,7 +85,8 @@ fn single_requests_cannot_kill_or_wedge_the_server() {
         ("unknown method", b"FROB /items/a HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 405, "METHOD_NOT_ALLOWED"),
     ];
     for (what, bytes, status, code) in cases {
-        let r = raw(&s, &bytes).unwrap_or_else(|| panic!("{what}: no answer"));
+        let r = raw(&s, &bytes)
+            .unwrap_or_else(|e| panic!("{what}: no answer ({e}); log: {}", s.stderr()));
         assert_eq!(r.status, status, "{what}: {}", r.text());
         if !code.is_empty() {
             assert_eq!(r.try_code().as_deref(), Some(code), "{what}: {}", r.text());
@@ -100,7 +101,7 @@ fn single_requests_cannot_kill_or_wedge_the_server() {
         ("garbage request line", b"\x00\x01\x02 nonsense\r\n\r\n"),
     ];
     for (what, bytes) in rejected {
-        if let Some(r) = raw(&s, bytes) {
+        if let Ok(r) = raw(&s, bytes) {
             assert!(r.status == 400 || r.status > 500, "{what}: {}", r.status);
         }
         assert_serving(&mut s, what);
