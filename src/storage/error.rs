@@ -1,0 +1,60 @@
+//! Storage's errors, in storage's terms: the API maps them to statuses at its edge, and a second
+//! engine would stand behind the same ones.
+
+/// What can go wrong in storage, in storage's terms.
+#[derive(Debug)]
+pub enum StorageError {
+    /// A create named an id the collection already has.
+    DuplicateId { collection: String, id: i64 },
+    /// An update or delete named an id the collection does not have.
+    NoSuchItem { collection: String, id: i64 },
+    /// The next id would overflow.
+    IdsExhausted { collection: String },
+    /// The write would give the collection more than `limit` fields.
+    TooManyFields { collection: String, limit: usize },
+    /// Another connection held the lock past the wait.
+    Busy,
+    /// A stored item is not a JSON object (written by hand, or a damaged file).
+    Corrupt { id: i64 },
+    /// The write transaction was ended under the request (SQLite rolls back the whole
+    /// transaction on some errors, a full disk for one): nothing of it can commit.
+    TransactionLost,
+    /// Any other database error.
+    Sqlite(rusqlite::Error),
+}
+
+impl std::fmt::Display for StorageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StorageError::DuplicateId { collection, id } => {
+                write!(f, "item {id} already exists in {collection}")
+            }
+            StorageError::NoSuchItem { collection, id } => {
+                write!(f, "no item {id} in {collection}")
+            }
+            StorageError::IdsExhausted { collection } => write!(f, "{collection} has no ids left"),
+            StorageError::TooManyFields { collection, limit } => {
+                write!(f, "{collection} would hold more than {limit} fields")
+            }
+            StorageError::Busy => write!(f, "the database is locked by another connection"),
+            StorageError::Corrupt { id } => write!(f, "item {id} is not a stored JSON object"),
+            StorageError::TransactionLost => write!(f, "the write transaction was rolled back"),
+            StorageError::Sqlite(e) => write!(f, "database: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StorageError {}
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(err: rusqlite::Error) -> Self {
+        if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
+            StorageError::Busy
+        } else {
+            StorageError::Sqlite(err)
+        }
+    }
+}
+
+/// Storage's results.
+pub type Result<T> = std::result::Result<T, StorageError>;

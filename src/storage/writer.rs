@@ -1,0 +1,387 @@
+//! The write transaction: `Storage::begin` (`BEGIN IMMEDIATE`), then one savepoint per request
+//! (`Storage::part`, which hands the request's work a `Writer`, the only way to change the
+//! database), then one `commit` or `rollback` for all of them (group commit).
+
+use super::migrations::ANALYZE_ITEMS;
+use super::schema;
+use super::select::Select;
+use super::{
+    collection_exists, parse_data, read_item, Result, Storage, StorageError, StoredItem,
+    BUSY_TIMEOUT,
+};
+use crate::query::Query;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+/// What the open write transaction needs to know beyond SQLite's own state.
+#[derive(Default)]
+pub(super) struct WriteState {
+    /// Indexes made in it: the table is analyzed before committing, so the planner knows them
+    /// (full statistics, histograms included, are what lets SQLite pick a field index over a
+    /// walk of the collection).
+    analyze: std::cell::RefCell<Vec<String>>,
+    /// A part's savepoint could not be undone: the transaction must not commit.
+    broken: bool,
+}
+
+impl Storage {
+    /// Opens a write transaction (`BEGIN IMMEDIATE`), waiting at most `wait` for another
+    /// connection's lock (then `StorageError::Busy`). Requests then write in it through
+    /// `part`, and `commit` or `rollback` ends it.
+    pub fn begin(&mut self, wait: Duration) -> Result<()> {
+        self.conn.busy_timeout(wait)?;
+        let begun = run_cached(&self.conn, "BEGIN IMMEDIATE");
+        // Statements inside the transaction hold the lock; reads keep the usual wait.
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        begun?;
+        self.write = WriteState::default();
+        Ok(())
+    }
+
+    /// Runs one request's work in the open write transaction, as a savepoint: when `work`
+    /// fails (or panics), what it wrote is undone and the rest of the transaction is kept.
+    pub fn part<T, E: From<StorageError>>(
+        &mut self,
+        work: impl FnOnce(&Writer) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        if self.write.broken || self.conn.is_autocommit() {
+            return Err(StorageError::TransactionLost.into());
+        }
+        run_cached(&self.conn, "SAVEPOINT request").map_err(StorageError::from)?;
+        let mut part = Part {
+            storage: self,
+            done: false,
+        };
+        let out = work(&Writer {
+            conn: &part.storage.conn,
+            analyze: &part.storage.write.analyze,
+        });
+        if out.is_ok() {
+            if let Err(e) = run_cached(&part.storage.conn, "RELEASE request") {
+                return Err(StorageError::from(e).into());
+            }
+            part.done = true;
+        }
+        out
+    }
+
+    /// Commits the open write transaction; on error nothing of it is applied.
+    pub fn commit(&mut self) -> Result<()> {
+        let committed = self.try_commit();
+        if committed.is_err() {
+            self.rollback();
+        }
+        committed
+    }
+
+    fn try_commit(&mut self) -> Result<()> {
+        if self.write.broken || self.conn.is_autocommit() {
+            return Err(StorageError::TransactionLost);
+        }
+        if !self.write.analyze.take().is_empty() {
+            // The whole table: the planner weighs a new index against the primary key's.
+            self.conn.execute_batch(ANALYZE_ITEMS)?;
+        }
+        Ok(run_cached(&self.conn, "COMMIT")?)
+    }
+
+    /// Ends the open write transaction (if any) without applying it.
+    pub fn rollback(&mut self) {
+        if !self.conn.is_autocommit() {
+            if let Err(e) = run_cached(&self.conn, "ROLLBACK") {
+                log::error!("rolling back a write transaction failed: {e}");
+            }
+        }
+        self.write = WriteState::default();
+    }
+}
+
+/// One request's view of the open write transaction (see `Storage::part`): the only way to
+/// change the database.
+pub struct Writer<'a> {
+    conn: &'a Connection,
+    analyze: &'a std::cell::RefCell<Vec<String>>,
+}
+
+/// A request's savepoint; dropped before it was released (the work failed or panicked), it
+/// undoes the request's writes.
+struct Part<'s> {
+    storage: &'s mut Storage,
+    done: bool,
+}
+
+impl Drop for Part<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let conn = &self.storage.conn;
+        let undone = run_cached(conn, "ROLLBACK TO request")
+            .and_then(|()| run_cached(conn, "RELEASE request"));
+        if let Err(e) = undone {
+            log::error!("undoing a request's writes failed: {e}; the transaction will not commit");
+            self.storage.write.broken = true;
+        }
+    }
+}
+
+impl Writer<'_> {
+    /// True when the collection exists.
+    pub fn collection_exists(&self, name: &str) -> Result<bool> {
+        collection_exists(self.conn, name)
+    }
+
+    /// Creates a collection; false when it already exists.
+    pub fn create_collection(&self, name: &str, created_at: &str) -> Result<bool> {
+        let n = self.conn.execute(
+            "INSERT INTO directus_collections (collection, created_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            params![name, created_at],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Drops a collection with its items; false when it did not exist.
+    pub fn delete_collection(&self, name: &str) -> Result<bool> {
+        schema::drop_collection_indexes(self.conn, name)?;
+        self.conn
+            .execute("DELETE FROM directus_items WHERE collection = +?1", [name])?;
+        let n = self.conn.execute(
+            "DELETE FROM directus_collections WHERE collection = ?1",
+            [name],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Inserts items (objects whose `id`, if any, was checked to be an integer) and returns
+    /// their ids in order. An `id` that exists (or comes twice) is `DuplicateId`.
+    ///
+    /// One `INSERT` for the whole batch: the full-text index is flushed once per statement
+    /// (each statement is a savepoint), so a row at a time would flush a thousand times.
+    pub fn create_items(
+        &self,
+        collection: &str,
+        items: &[(Option<i64>, Map<String, Value>)],
+    ) -> Result<Vec<i64>> {
+        self.note_fields(collection, items.iter().map(|(_, data)| data))?;
+        let mut last_id: i64 = self
+            .conn
+            .prepare_cached("SELECT last_id FROM directus_collections WHERE collection = ?1")?
+            .query_row([collection], |r| r.get(0))?;
+        let mut ids = Vec::with_capacity(items.len());
+        let mut rows = Vec::with_capacity(items.len());
+        let mut seen = std::collections::HashSet::with_capacity(items.len());
+        for (given, data) in items {
+            let id = match given {
+                Some(id) => *id,
+                None => last_id
+                    .checked_add(1)
+                    .ok_or_else(|| StorageError::IdsExhausted {
+                        collection: collection.to_string(),
+                    })?,
+            };
+            if !seen.insert(id) {
+                return Err(duplicate(collection, id));
+            }
+            let text = serde_json::to_string(data).expect("a JSON map always serializes");
+            rows.push(Value::Array(vec![Value::from(id), Value::from(text)]));
+            last_id = last_id.max(id);
+            ids.push(id);
+        }
+        let existing: Vec<i64> = {
+            let mut stmt = self.conn.prepare_cached(EXISTING_IDS)?;
+            let found = stmt.query_map(
+                params![collection, Value::from(ids.clone()).to_string()],
+                |r| r.get(0),
+            )?;
+            found.collect::<rusqlite::Result<_>>()?
+        };
+        if let Some(id) = ids.iter().find(|id| existing.contains(id)) {
+            return Err(duplicate(collection, *id));
+        }
+        self.conn
+            .prepare_cached(
+                "INSERT INTO directus_items (collection, id, data) \
+                 SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]') \
+                 FROM json_each(?2)",
+            )?
+            .execute(params![collection, Value::Array(rows).to_string()])?;
+        self.conn
+            .prepare_cached("UPDATE directus_collections SET last_id = ?2 WHERE collection = ?1")?
+            .execute(params![collection, last_id])?;
+        Ok(ids)
+    }
+
+    /// Merges `patch` into each item's top-level fields. Any missing id is `NoSuchItem`.
+    pub fn update_items(
+        &self,
+        collection: &str,
+        ids: &[i64],
+        patch: &Map<String, Value>,
+    ) -> Result<()> {
+        let patches: Vec<(i64, &Map<String, Value>)> = ids.iter().map(|id| (*id, patch)).collect();
+        self.update_each(collection, &patches)
+    }
+
+    /// Merges each patch into its item, in order (an id may come more than once). Any missing
+    /// id is `NoSuchItem`. One `UPDATE` for all of them (see `create_items`).
+    pub fn update_each(
+        &self,
+        collection: &str,
+        patches: &[(i64, &Map<String, Value>)],
+    ) -> Result<()> {
+        self.note_fields(collection, patches.iter().map(|(_, p)| *p))?;
+        let mut select = self
+            .conn
+            .prepare_cached("SELECT data FROM directus_items WHERE collection = +?1 AND id = ?2")?;
+        let mut merged: Vec<(i64, Map<String, Value>)> = Vec::new();
+        let mut at = std::collections::HashMap::new();
+        for (id, patch) in patches {
+            let i = match at.get(id) {
+                Some(i) => *i,
+                None => {
+                    let text: Option<String> = select
+                        .query_row(params![collection, id], |r| r.get(0))
+                        .optional()?;
+                    let text = text.ok_or_else(|| no_such_item(collection, *id))?;
+                    merged.push((*id, parse_data(*id, &text)?));
+                    at.insert(*id, merged.len() - 1);
+                    merged.len() - 1
+                }
+            };
+            for (k, v) in patch.iter() {
+                if k != "id" {
+                    merged[i].1.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        let rows: Vec<Value> = merged
+            .into_iter()
+            .map(|(id, data)| {
+                let text = serde_json::to_string(&data).expect("a JSON map always serializes");
+                Value::Array(vec![Value::from(id), Value::from(text)])
+            })
+            .collect();
+        self.conn
+            .prepare_cached(
+                "UPDATE directus_items SET data = j.data \
+                 FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS data \
+                       FROM json_each(?2)) AS j \
+                 WHERE directus_items.collection = +?1 AND directus_items.id = j.id",
+            )?
+            .execute(params![collection, Value::Array(rows).to_string()])?;
+        Ok(())
+    }
+
+    /// Deletes items, in one statement. Any missing id is `NoSuchItem`.
+    pub fn delete_items(&self, collection: &str, ids: &[i64]) -> Result<()> {
+        let mut exists = self
+            .conn
+            .prepare_cached("SELECT 1 FROM directus_items WHERE collection = +?1 AND id = ?2")?;
+        for id in ids {
+            if !exists.exists(params![collection, id])? {
+                return Err(no_such_item(collection, *id));
+            }
+        }
+        self.conn
+            .prepare_cached(
+                "DELETE FROM directus_items WHERE collection = +?1 \
+                 AND id IN (SELECT value FROM json_each(?2))",
+            )?
+            .execute(params![collection, Value::from(ids.to_vec()).to_string()])?;
+        Ok(())
+    }
+
+    /// The ids a query selects, inside this transaction.
+    pub fn ids_for_query(&self, collection: &str, query: &Query) -> Result<Vec<i64>> {
+        let mut select = Select::new(collection);
+        select.where_clause(query);
+        let sql = select.page_sql("d.id", query, -1);
+        let mut stmt = self.conn.prepare(&sql)?;
+        let ids = stmt.query_map(params_from_iter(select.params.iter()), |r| r.get(0))?;
+        Ok(ids.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Items by id, in the order given (for answering a write). Any missing id is `NoSuchItem`.
+    pub fn read_by_ids(&self, collection: &str, ids: &[i64]) -> Result<Vec<StoredItem>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let item = read_item(self.conn, collection, *id)?;
+            out.push(item.ok_or_else(|| no_such_item(collection, *id))?);
+        }
+        Ok(out)
+    }
+}
+
+impl Writer<'_> {
+    /// Records the top-level fields these items bring that the collection has not seen, and
+    /// indexes the scalar ones, inside this transaction (`schema::note_fields`).
+    fn note_fields<'m>(
+        &self,
+        collection: &str,
+        items: impl IntoIterator<Item = &'m Map<String, Value>>,
+    ) -> Result<()> {
+        let mut brought = schema::Brought::new();
+        for item in items {
+            for (name, value) in item {
+                if name != "id" {
+                    *brought.entry(name.as_str()).or_default() |=
+                        !value.is_object() && !value.is_array();
+                }
+            }
+        }
+        let made = schema::note_fields(self.conn, collection, &brought)?;
+        self.analyze.borrow_mut().extend(made);
+        Ok(())
+    }
+
+    /// Switches a field's index on or off; false when no item of the collection has the field.
+    pub fn set_indexed(&self, collection: &str, field: &str, indexed: bool) -> Result<bool> {
+        if schema::is_indexed(self.conn, collection, field)?.is_none() {
+            let present: bool = self.conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM directus_items AS d, json_each(d.data) AS je \
+                 WHERE d.collection = +?1 AND je.key = ?2)",
+                params![collection, field],
+                |r| r.get(0),
+            )?;
+            if !present {
+                return Ok(false);
+            }
+            schema::note_fields(
+                self.conn,
+                collection,
+                &schema::Brought::from([(field, true)]),
+            )?;
+        }
+        if let Some(index) = schema::set_indexed(self.conn, collection, field, indexed)? {
+            if indexed {
+                self.analyze.borrow_mut().push(index);
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Runs a statement without parameters, prepared once per connection (`BEGIN`, `COMMIT`, ...
+/// run on every write; preparing them each time was a tenth of a create's CPU).
+pub(super) fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+fn duplicate(collection: &str, id: i64) -> StorageError {
+    StorageError::DuplicateId {
+        collection: collection.to_string(),
+        id,
+    }
+}
+
+fn no_such_item(collection: &str, id: i64) -> StorageError {
+    StorageError::NoSuchItem {
+        collection: collection.to_string(),
+        id,
+    }
+}
+
+/// Which of the ids (a JSON array) a collection has.
+pub(super) const EXISTING_IDS: &str = "SELECT id FROM directus_items WHERE collection = +?1 \
+                            AND id IN (SELECT value FROM json_each(?2))";
