@@ -15,59 +15,8 @@ use prometheus::{
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The route templates requests are counted by (`Unmatched` for paths that are no route).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Template {
-    Unmatched,
-    Ping,
-    Health,
-    Metrics,
-    Specs,
-    Collections,
-    Collection,
-    Items,
-    Item,
-    Fields,
-    Field,
-}
-
-impl Template {
-    const ALL: [Template; 11] = [
-        Template::Unmatched,
-        Template::Ping,
-        Template::Health,
-        Template::Metrics,
-        Template::Specs,
-        Template::Collections,
-        Template::Collection,
-        Template::Items,
-        Template::Item,
-        Template::Fields,
-        Template::Field,
-    ];
-
-    /// The label value: the route's path template, parameters written `:name` as Directus
-    /// writes them (the OpenAPI document's `{name}`; `api::route` checks they agree).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Template::Unmatched => "unmatched",
-            Template::Ping => "/server/ping",
-            Template::Health => "/server/health",
-            Template::Metrics => "/server/metrics",
-            Template::Specs => "/server/specs/oas",
-            Template::Collections => "/collections",
-            Template::Collection => "/collections/:name",
-            Template::Items => "/items/:collection",
-            Template::Item => "/items/:collection/:id",
-            Template::Fields => "/fields/:collection",
-            Template::Field => "/fields/:collection/:field",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
+/// The label of requests to a path that is no route.
+const UNMATCHED: &str = "unmatched";
 
 /// The request methods counted apart; anything else is `other`.
 const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS", "other"];
@@ -118,7 +67,10 @@ pub struct Metrics {
     serving: bool,
     registry: Registry,
     requests: IntCounterVec,
-    /// One slot per (template, method, status): the counter's handle once resolved.
+    /// The route labels: `UNMATCHED`, then each route's template written as Directus writes
+    /// them (`/items/:collection`), in the order of the route list given to `new`.
+    labels: Vec<String>,
+    /// One slot per (route, method, status): the counter's handle once resolved.
     slots: Vec<OnceLock<IntCounter>>,
     durations: Vec<Histogram>,
     /// Mirrors the server's one count of maintenance 503s at each scrape (`render`).
@@ -135,8 +87,12 @@ pub struct Metrics {
 
 impl Metrics {
     /// Registers every metric. `serving` decides whether requests are counted and the route
-    /// answers.
-    pub fn new(serving: bool) -> Metrics {
+    /// answers; `routes` are the API's route templates, parameters in braces (`{name}`), in the
+    /// order whose positions `request` is given.
+    pub fn new(serving: bool, routes: &[&str]) -> Metrics {
+        let labels: Vec<String> = std::iter::once(UNMATCHED.to_string())
+            .chain(routes.iter().map(|t| t.replace('{', ":").replace('}', "")))
+            .collect();
         let registry = Registry::new();
         let requests = IntCounterVec::new(
             Opts::new("directus_http_requests_total", "HTTP requests answered."),
@@ -155,7 +111,7 @@ impl Metrics {
             &["route"],
         )
         .expect("a fixed, valid metric definition");
-        let durations = Template::ALL
+        let durations = labels
             .iter()
             .map(|t| durations_vec.with_label_values(&[t.as_str()]))
             .collect();
@@ -239,11 +195,12 @@ impl Metrics {
                 .register(c)
                 .expect("each metric has a name of its own");
         }
-        let slots = (0..Template::ALL.len() * METHODS.len() * STATUSES.len())
+        let slots = (0..labels.len() * METHODS.len() * STATUSES.len())
             .map(|_| OnceLock::new())
             .collect();
         Metrics {
             serving,
+            labels,
             registry,
             requests,
             slots,
@@ -265,22 +222,24 @@ impl Metrics {
     }
 
     /// Counts one answered request (only when serving).
-    pub fn request(&self, method: &str, template: Template, status: u16, took: Duration) {
+    /// `route` is the route's position in the list given to `new`, `None` for no route.
+    pub fn request(&self, method: &str, route: Option<usize>, status: u16, took: Duration) {
         if !self.serving {
             return;
         }
+        let label = route.map_or(0, |r| r + 1);
         let m = METHODS[..6]
             .iter()
             .position(|known| *known == method)
             .unwrap_or(METHODS.len() - 1);
         match STATUSES.iter().position(|s| *s == status) {
             Some(s) => {
-                let slot = (template.index() * METHODS.len() + m) * STATUSES.len() + s;
+                let slot = (label * METHODS.len() + m) * STATUSES.len() + s;
                 self.slots[slot]
                     .get_or_init(|| {
                         self.requests.with_label_values(&[
                             METHODS[m],
-                            template.as_str(),
+                            self.labels[label].as_str(),
                             &status.to_string(),
                         ])
                     })
@@ -288,10 +247,10 @@ impl Metrics {
             }
             None => self
                 .requests
-                .with_label_values(&[METHODS[m], template.as_str(), &status.to_string()])
+                .with_label_values(&[METHODS[m], &self.labels[label], &status.to_string()])
                 .inc(),
         }
-        self.durations[template.index()].observe(took.as_secs_f64());
+        self.durations[label].observe(took.as_secs_f64());
     }
 
     /// Counts a write by how it ended.
@@ -360,18 +319,21 @@ fn resident_bytes() -> Option<i64> {
 mod tests {
     use super::*;
 
+    /// Two routes, as the API would give them.
+    const ROUTES: [&str; 2] = ["/server/ping", "/items/{collection}/{id}"];
+
     fn text(m: &Metrics, maintenance: Option<bool>) -> String {
         String::from_utf8(m.render(maintenance, 0)).unwrap()
     }
 
     #[test]
     fn requests_are_counted_by_method_template_and_status() {
-        let m = Metrics::new(true);
+        let m = Metrics::new(true, &ROUTES);
         for _ in 0..3 {
-            m.request("GET", Template::Item, 200, Duration::from_millis(2));
+            m.request("GET", Some(1), 200, Duration::from_millis(2));
         }
-        m.request("BREW", Template::Unmatched, 404, Duration::from_millis(1));
-        m.request("GET", Template::Item, 418, Duration::from_millis(1));
+        m.request("BREW", None, 404, Duration::from_millis(1));
+        m.request("GET", Some(1), 418, Duration::from_millis(1));
         let t = text(&m, None);
         assert!(t.contains(
             r#"directus_http_requests_total{method="GET",route="/items/:collection/:id",status="200"} 3"#
@@ -387,14 +349,14 @@ mod tests {
 
     #[test]
     fn nothing_is_counted_unless_serving() {
-        let m = Metrics::new(false);
-        m.request("GET", Template::Ping, 200, Duration::from_millis(1));
+        let m = Metrics::new(false, &ROUTES);
+        m.request("GET", Some(0), 200, Duration::from_millis(1));
         assert!(!text(&m, None).contains("directus_http_requests_total{"));
     }
 
     #[test]
     fn state_gauges_follow_the_flag_and_groups_fall_in_buckets() {
-        let m = Metrics::new(true);
+        let m = Metrics::new(true, &ROUTES);
         assert!(text(&m, Some(true)).contains("directus_maintenance_on 1"));
         assert!(text(&m, Some(true)).contains(r#"directus_maintenance_mode{mode="read-only"} 1"#));
         let off = text(&m, None);

@@ -30,7 +30,7 @@ pub use session::Session;
 
 use crate::config::ServerConfig;
 use crate::maintenance::{self, Intent, Mode};
-use crate::metrics::{self, Metrics, Template};
+use crate::metrics::{self, Metrics};
 use crate::query;
 use crate::secret::Digest;
 use crate::wire::{BodySource, Request, Response};
@@ -65,7 +65,7 @@ impl App {
     /// The shared state for a server with this configuration.
     pub fn new(config: ServerConfig, flag: PathBuf, logs_unusable: bool) -> App {
         let gate = Arc::new(Gate::new(flag, logs_unusable));
-        let metrics = Arc::new(Metrics::new(config.metrics));
+        let metrics = Arc::new(Metrics::new(config.metrics, &route::TEMPLATES));
         App {
             groups: Groups::new(
                 config.workers,
@@ -105,7 +105,7 @@ impl App {
         // Once per request: the router uses it, and metrics count a 503 or a 401 answered
         // before routing under its route too.
         let route = Route::parse(&req.path);
-        let template = route.as_ref().map_or(Template::Unmatched, Route::label);
+        let route_index = route.as_ref().map(Route::index);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             self.dispatch(session, req, route, body, &mut bypassed)
         }));
@@ -135,7 +135,7 @@ impl App {
         response.bypassed = bypassed;
         if let Some(started) = started {
             self.metrics
-                .request(&req.method, template, response.status, started.elapsed());
+                .request(&req.method, route_index, response.status, started.elapsed());
         }
         response
     }

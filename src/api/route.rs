@@ -2,7 +2,6 @@
 //! `match` over (route, method). The `Allow` header is derived from that same match, so a method
 //! a route does not answer can never reach a handler.
 
-use crate::metrics::Template;
 use crate::query;
 use std::borrow::Cow;
 
@@ -55,6 +54,22 @@ impl Method {
         }
     }
 }
+
+/// The one list of routes: each route's path template, parameters in braces as OpenAPI writes
+/// them. The router places each `Route` in it (`Route::index`, an exhaustive match), the
+/// OpenAPI document walks it (`Route::every`), and metrics label requests by it.
+pub const TEMPLATES: [&str; 10] = [
+    "/server/ping",
+    "/server/health",
+    "/server/metrics",
+    "/server/specs/oas",
+    "/collections",
+    "/collections/{name}",
+    "/items/{collection}",
+    "/items/{collection}/{id}",
+    "/fields/{collection}",
+    "/fields/{collection}/{field}",
+];
 
 /// The paths the API knows, with their parameters decoded (still unchecked).
 #[derive(Debug, Clone, PartialEq)]
@@ -164,39 +179,36 @@ impl<'a> Route<'a> {
         Some(route)
     }
 
-    /// The route's path template, its parameters named in braces as OpenAPI writes them. The
-    /// API's description (`oas`) is keyed by these.
-    pub fn template(&self) -> &'static str {
+    /// The route's place in `TEMPLATES`, the one list of routes.
+    pub fn index(&self) -> usize {
         match self {
-            Route::Ping => "/server/ping",
-            Route::Health => "/server/health",
-            Route::Metrics => "/server/metrics",
-            Route::Specs => "/server/specs/oas",
-            Route::Collections => "/collections",
-            Route::Collection(_) => "/collections/{name}",
-            Route::Items(_) => "/items/{collection}",
-            Route::Item(..) => "/items/{collection}/{id}",
-            Route::Fields(_) => "/fields/{collection}",
-            Route::Field(..) => "/fields/{collection}/{field}",
+            Route::Ping => 0,
+            Route::Health => 1,
+            Route::Metrics => 2,
+            Route::Specs => 3,
+            Route::Collections => 4,
+            Route::Collection(_) => 5,
+            Route::Items(_) => 6,
+            Route::Item(..) => 7,
+            Route::Fields(_) => 8,
+            Route::Field(..) => 9,
         }
     }
 
-    /// Every route once, its parameters holding their template names. A variant added to
-    /// `Route` belongs here too: the description and its tests walk this list.
+    /// The route's path template, its parameters named in braces as OpenAPI writes them. The
+    /// API's description (`oas`) is keyed by these.
+    pub fn template(&self) -> &'static str {
+        TEMPLATES[self.index()]
+    }
+
+    /// Every route once, its parameters holding their template names: `TEMPLATES` parsed by
+    /// the router itself (tested to give each route back at its own place). The description
+    /// and its tests walk this list.
     pub fn every() -> Vec<Route<'static>> {
-        let p = |name: &'static str| Cow::Borrowed(name);
-        vec![
-            Route::Ping,
-            Route::Health,
-            Route::Metrics,
-            Route::Specs,
-            Route::Collections,
-            Route::Collection(p("{name}")),
-            Route::Items(p("{collection}")),
-            Route::Item(p("{collection}"), p("{id}")),
-            Route::Fields(p("{collection}")),
-            Route::Field(p("{collection}"), p("{field}")),
-        ]
+        TEMPLATES
+            .iter()
+            .map(|t| Route::parse(t).expect("every template is a route (tested)"))
+            .collect()
     }
 
     /// The one decision of what a (route, method) pair does. Its last arm is the 405.
@@ -226,22 +238,6 @@ impl<'a> Route<'a> {
             (_, _) => return Decision::NotAllowed,
         };
         Decision::Do(action)
-    }
-
-    /// The label requests to this route are counted by (its `template`, see `metrics`).
-    pub fn label(&self) -> Template {
-        match self {
-            Route::Ping => Template::Ping,
-            Route::Health => Template::Health,
-            Route::Metrics => Template::Metrics,
-            Route::Specs => Template::Specs,
-            Route::Collections => Template::Collections,
-            Route::Collection(_) => Template::Collection,
-            Route::Items(_) => Template::Items,
-            Route::Item(..) => Template::Item,
-            Route::Fields(_) => Template::Fields,
-            Route::Field(..) => Template::Field,
-        }
     }
 
     /// The `Allow` header value: the methods `action` answers for this route.
@@ -346,10 +342,10 @@ mod tests {
     }
 
     #[test]
-    fn metrics_labels_are_the_documented_templates() {
-        for route in Route::every() {
-            let colons = route.template().replace('{', ":").replace('}', "");
-            assert_eq!(route.label().as_str(), colons, "{route:?}");
+    fn every_template_parses_to_the_route_at_its_place() {
+        for (i, template) in TEMPLATES.iter().enumerate() {
+            let route = Route::parse(template).expect("a template is a route");
+            assert_eq!((route.index(), route.template()), (i, *template));
         }
     }
 
