@@ -72,24 +72,74 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// Where the CLI writes: messages to stdout, warnings and errors to stderr, each prefixed
+/// `directus: `. The one place that ignores a failed write: a closed stdout (`| head`) must not
+/// change what the command did or its exit code.
+struct Term<'a> {
+    out: &'a mut dyn Write,
+    err: &'a mut dyn Write,
+}
+
+impl Term<'_> {
+    fn say(&mut self, line: std::fmt::Arguments) {
+        let _ = writeln!(self.out, "{line}");
+    }
+
+    fn warn(&mut self, line: std::fmt::Arguments) {
+        let _ = writeln!(self.err, "directus: {line}");
+    }
+}
+
+/// `say!(term, "...", args)`: a line on stdout.
+macro_rules! say {
+    ($term:expr, $($arg:tt)*) => { $term.say(format_args!($($arg)*)) };
+}
+
+/// `warn!(term, "...", args)`: a line on stderr, after `directus: `.
+macro_rules! warn {
+    ($term:expr, $($arg:tt)*) => { $term.warn(format_args!($($arg)*)) };
+}
+
+/// A command that failed: what to tell the operator (stderr) and exit with 1.
+struct Failed(String);
+
+impl Failed {
+    /// A failure already reported line by line as it happened.
+    fn said() -> Failed {
+        Failed(String::new())
+    }
+}
+
 /// Runs the CLI and returns its exit code. `env` looks up an environment variable.
 pub fn main(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> i32 {
-    let mut out = std::io::stdout().lock();
-    let mut err = std::io::stderr().lock();
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    let term = &mut Term {
+        out: &mut out,
+        err: &mut err,
+    };
     let mut args = pico_args::Arguments::from_vec(args);
     if args.contains(["-h", "--help"]) {
-        let _ = writeln!(out, "{USAGE}");
+        say!(term, "{USAGE}");
         return 0;
     }
     if args.contains(["-V", "--version"]) {
-        let _ = writeln!(out, "directus {}", env!("CARGO_PKG_VERSION"));
+        say!(term, "directus {}", env!("CARGO_PKG_VERSION"));
         return 0;
     }
-    match parse(args, env) {
-        Ok(cli) => run(cli, &mut out, &mut err),
+    let cli = match parse(args, env) {
+        Ok(cli) => cli,
         Err(msg) => {
-            let _ = writeln!(err, "directus: {msg}\n\n{USAGE}");
-            2
+            warn!(term, "{msg}\n\n{USAGE}");
+            return 2;
+        }
+    };
+    match run(cli, term) {
+        Ok(code) => code,
+        Err(Failed(why)) => {
+            if !why.is_empty() {
+                warn!(term, "{why}");
+            }
+            1
         }
     }
 }
@@ -188,7 +238,9 @@ fn parse(
     Ok(Cli { root, db, cmd })
 }
 
-fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+/// Runs a command: `Ok` with the exit code of a command that did what it was asked (status
+/// reports 3 for on), `Err` for one that failed.
+fn run(cli: Cli, term: &mut Term) -> Result<i32, Failed> {
     let flag = layout::flag_path(&cli.root);
     match &cli.cmd {
         Cmd::On {
@@ -204,39 +256,37 @@ fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                 mode: *mode,
                 bypass: *bypass,
             };
-            on(&cli, &flag, asked, *wait, out, err)
+            set_flag(&flag, asked, term)?;
+            drain_servers(&cli, *wait, term).map(|()| 0)
         }
         Cmd::Off => match maintenance::remove_flag(&flag) {
             Ok(true) => {
-                let _ = writeln!(out, "Maintenance mode is off. Removed {}", flag.display());
-                0
+                say!(term, "Maintenance mode is off. Removed {}", flag.display());
+                Ok(0)
             }
             Ok(false) => {
-                let _ = writeln!(
-                    out,
+                say!(
+                    term,
                     "Maintenance mode was already off (no {}).",
                     flag.display()
                 );
-                0
+                Ok(0)
             }
-            Err(e) => {
-                let _ = writeln!(err, "directus: cannot remove {}: {e}", flag.display());
-                1
-            }
+            Err(e) => Err(Failed(format!("cannot remove {}: {e}", flag.display()))),
         },
-        Cmd::Status { json } => status(&cli.root, &flag, *json, out, err),
+        Cmd::Status { json } => status(&cli.root, &flag, *json, term),
     }
 }
 
 /// The live servers of a root; stale records, and records that cannot be read, are reported on
 /// `err`. `None` when the records could not be listed at all.
-fn live_servers(root: &Path, err: &mut dyn Write) -> Option<Vec<ServerRecord>> {
+fn live_servers(root: &Path, term: &mut Term) -> Option<Vec<ServerRecord>> {
     match record::scan(root) {
         Ok(scan) => {
             for stale in &scan.stale {
-                let _ = writeln!(
-                    err,
-                    "directus: ignoring the server record {}: {}",
+                warn!(
+                    term,
+                    "ignoring the server record {}: {}",
                     stale.path.display(),
                     stale.why
                 );
@@ -244,9 +294,9 @@ fn live_servers(root: &Path, err: &mut dyn Write) -> Option<Vec<ServerRecord>> {
             Some(scan.live)
         }
         Err(e) => {
-            let _ = writeln!(
-                err,
-                "directus: cannot read the server records in {}: {e}",
+            warn!(
+                term,
+                "cannot read the server records in {}: {e}",
                 layout::servers_dir(root).display()
             );
             None
@@ -254,26 +304,18 @@ fn live_servers(root: &Path, err: &mut dyn Write) -> Option<Vec<ServerRecord>> {
     }
 }
 
-fn status(
-    root: &Path,
-    flag: &Path,
-    as_json: bool,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> i32 {
+fn status(root: &Path, flag: &Path, as_json: bool, term: &mut Term) -> Result<i32, Failed> {
     let (on, notice) = match maintenance::probe(flag) {
         Flag::Off => (false, Notice::default()),
         Flag::On(meta) => (true, maintenance::read_notice(flag, &meta)),
         Flag::Unknown(e) => {
-            let _ = writeln!(
-                err,
-                "directus: cannot tell whether {} exists: {e} (the server answers 503 while this lasts)",
+            return Err(Failed(format!(
+                "cannot tell whether {} exists: {e} (the server answers 503 while this lasts)",
                 flag.display()
-            );
-            return 1;
+            )))
         }
     };
-    let servers = live_servers(root, err);
+    let servers = live_servers(root, term);
     if as_json {
         // `null` when the records could not be read: not the same as "no server".
         let listed: Option<Vec<Value>> = servers.as_ref().map(|list| {
@@ -291,53 +333,46 @@ fn status(
             "bypass": on && notice.bypass().is_some(),
             "servers": listed,
         });
-        let _ = writeln!(out, "{value}");
-    } else if on {
-        let _ = writeln!(out, "Maintenance mode is on. Flag: {}", flag.display());
-        let _ = writeln!(out, "  mode:    {}", mode_line(notice.mode()));
-        let _ = writeln!(
-            out,
+        say!(term, "{value}");
+        return Ok(if on { 3 } else { 0 });
+    }
+    if on {
+        say!(term, "Maintenance mode is on. Flag: {}", flag.display());
+        say!(term, "  mode:    {}", mode_line(notice.mode()));
+        say!(
+            term,
             "  since:   {}",
             notice.since().unwrap_or("(not recorded)")
         );
-        let _ = writeln!(out, "  message: {}", notice.message());
+        say!(term, "  message: {}", notice.message());
         match notice.retry_after() {
-            Some(s) => writeln!(out, "  retry:   {s} s"),
-            None => writeln!(out, "  retry:   (not set)"),
+            Some(s) => say!(term, "  retry:   {s} s"),
+            None => say!(term, "  retry:   (not set)"),
         }
-        .ok();
-        let _ = writeln!(out, "  bypass:  {}", bypass_line(notice.bypass()));
+        say!(term, "  bypass:  {}", bypass_line(notice.bypass()));
     } else {
-        let _ = writeln!(
-            out,
+        say!(
+            term,
             "Maintenance mode is off (serving). Flag: {} (absent)",
             flag.display()
         );
     }
-    if !as_json {
-        match servers.as_deref() {
-            Some([]) => {
-                let _ = writeln!(out, "No server is running on this root.");
+    match servers.as_deref() {
+        Some([]) => say!(term, "No server is running on this root."),
+        Some(servers) => {
+            for s in servers {
+                say!(
+                    term,
+                    "Server pid {} on {}, database {}",
+                    s.pid,
+                    s.address,
+                    s.db.display()
+                );
             }
-            Some(servers) => {
-                for s in servers {
-                    let _ = writeln!(
-                        out,
-                        "Server pid {} on {}, database {}",
-                        s.pid,
-                        s.address,
-                        s.db.display()
-                    );
-                }
-            }
-            None => {}
         }
+        None => {}
     }
-    if on {
-        3
-    } else {
-        0
-    }
+    Ok(if on { 3 } else { 0 })
 }
 
 /// What `maintenance:on` was asked for.
@@ -362,14 +397,9 @@ fn bypass_line(bypass: Option<Digest>) -> &'static str {
     }
 }
 
-fn on(
-    cli: &Cli,
-    flag: &Path,
-    asked: Asked,
-    wait: Duration,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> i32 {
+/// `maintenance:on`'s first half: writes the flag (keeping what the operator did not ask to
+/// change) and says what is now in force. Fails only when maintenance could not be set at all.
+fn set_flag(flag: &Path, asked: Asked, term: &mut Term) -> Result<(), Failed> {
     let existing = maintenance::probe(flag);
     let was_on = existing.is_on();
     let previous = match &existing {
@@ -380,13 +410,10 @@ fn on(
     let write_needed = !was_on || is_plain_file;
     // The secret is made only when it can be stored, and shown only once it is.
     let secret = match asked.bypass {
-        BypassChoice::New if write_needed => match secret::new_secret() {
-            Ok(secret) => Some(secret),
-            Err(e) => {
-                let _ = writeln!(err, "directus: cannot make a bypass secret: {e}");
-                return 1;
-            }
-        },
+        BypassChoice::New if write_needed => Some(
+            secret::new_secret()
+                .map_err(|e| Failed(format!("cannot make a bypass secret: {e}")))?,
+        ),
         _ => None,
     };
     let bypass = match asked.bypass {
@@ -411,57 +438,65 @@ fn on(
     if write_needed {
         match maintenance::write_flag(flag, &notice) {
             Ok(()) => written = true,
+            Err(e) if !maintenance::probe(flag).is_on() => {
+                return Err(Failed(format!("cannot write {}: {e}", flag.display())))
+            }
             Err(e) => {
-                let _ = writeln!(err, "directus: cannot write {}: {e}", flag.display());
-                if !maintenance::probe(flag).is_on() {
-                    return 1;
-                }
-                let _ = writeln!(
-                    err,
-                    "directus: the flag path exists, so maintenance is on regardless (full, no \
-                     bypass)"
+                warn!(term, "cannot write {}: {e}", flag.display());
+                warn!(
+                    term,
+                    "the flag path exists, so maintenance is on regardless (full, no bypass)"
                 );
             }
         }
     }
-    if was_on {
-        let _ = writeln!(
-            out,
+    if !was_on {
+        say!(term, "Maintenance mode is on. Flag: {}", flag.display());
+        say!(term, "  message: {}", notice.message());
+    } else {
+        say!(
+            term,
             "Maintenance mode was already on. Flag: {}",
             flag.display()
         );
         if !write_needed {
-            let _ = writeln!(
-                out,
+            say!(
+                term,
                 "  (the flag is not a regular file, so it was left as it is: it means full \
                  maintenance, with the default message and no bypass)"
             );
         } else {
             if previous.mode() != asked.mode {
-                let _ = writeln!(out, "  switched from {} to {}", previous.mode(), asked.mode);
+                say!(
+                    term,
+                    "  switched from {} to {}",
+                    previous.mode(),
+                    asked.mode
+                );
             }
-            let _ = writeln!(out, "  message: {}", notice.message());
+            say!(term, "  message: {}", notice.message());
         }
-    } else {
-        let _ = writeln!(out, "Maintenance mode is on. Flag: {}", flag.display());
-        let _ = writeln!(out, "  message: {}", notice.message());
     }
     if written {
-        let _ = writeln!(out, "  mode:    {}", mode_line(notice.mode()));
-        let _ = writeln!(out, "  bypass:  {}", bypass_line(notice.bypass()));
+        say!(term, "  mode:    {}", mode_line(notice.mode()));
+        say!(term, "  bypass:  {}", bypass_line(notice.bypass()));
         if let Some(secret) = &secret {
             // Printed once, on its own line; only its SHA-256 is in the flag.
-            let _ = writeln!(out, "bypass secret: {secret}");
+            say!(term, "bypass secret: {secret}");
         }
     } else if asked.mode == Mode::ReadOnly || asked.bypass == BypassChoice::New {
-        let _ = writeln!(
-            err,
-            "directus: the flag could not be written, so read-only mode and the bypass are not \
-             in effect"
+        warn!(
+            term,
+            "the flag could not be written, so read-only mode and the bypass are not in effect"
         );
     }
+    Ok(())
+}
 
-    let live = live_servers(&cli.root, err);
+/// `maintenance:on`'s second half, once the flag is up: drains every distinct database the
+/// live servers use (or `--db`, which must be theirs), within one `--wait` for all.
+fn drain_servers(cli: &Cli, wait: Duration, term: &mut Term) -> Result<(), Failed> {
+    let live = live_servers(&cli.root, term);
     let explicit = cli
         .db
         .as_deref()
@@ -477,22 +512,20 @@ fn on(
             .collect();
         if !others.is_empty() {
             for server in others {
-                let _ = writeln!(
-                    err,
-                    "directus: --db {} is not the database of the running server (pid {}, {}, \
-                     database {}).",
+                warn!(
+                    term,
+                    "--db {} is not the database of the running server (pid {}, {}, database {}).",
                     given.display(),
                     server.pid,
                     server.address,
                     server.db.display()
                 );
             }
-            let _ = writeln!(
-                err,
-                "directus: the flag is set, but nothing was drained. Run again without --db, or \
-                 with the servers' database."
-            );
-            return 1;
+            return Err(Failed(
+                "the flag is set, but nothing was drained. Run again without --db, or with the \
+                 servers' database."
+                    .into(),
+            ));
         }
     }
     let targets: Vec<PathBuf> = match (&explicit, &live) {
@@ -508,67 +541,69 @@ fn on(
         }
         (None, _) => vec![layout::database_path(&cli.root, None)],
     };
+    let unknown = || {
+        Failed(
+            "the flag is set, but the running servers' databases are unknown: the guarantee is \
+             not established for them."
+                .into(),
+        )
+    };
     if wait.is_zero() {
-        let _ = writeln!(
-            out,
-            "Not waiting (--wait 0): writes already in flight may still commit. The drain guarantee \
-             is NOT established."
+        say!(
+            term,
+            "Not waiting (--wait 0): writes already in flight may still commit. The drain \
+             guarantee is NOT established."
         );
-        return i32::from(live.is_none());
+        return live.map(|_| ()).ok_or_else(unknown);
     }
     // --wait bounds the whole command, however many databases there are.
     let started = Instant::now();
-    let mut code = 0;
+    let mut failed = None::<()>;
     for db in &targets {
         let left = wait.saturating_sub(started.elapsed());
         let began = Instant::now();
         let waiting = || {
-            let _ = writeln!(
-                out,
+            say!(
+                term,
                 "Waiting for a WAL checkpoint already running on {} (a server's automatic one, \
                  or another process's).",
                 db.display()
-            );
+            )
         };
         match storage::drain(db, left, waiting) {
-            Ok(report) => {
-                let _ = writeln!(
-                    out,
-                    "Drained {} in {:.3}s (write lock after {:.3}s; WAL checkpointed, {} frames). \
-                     No write through the API can commit to it now.",
-                    db.display(),
-                    began.elapsed().as_secs_f64(),
-                    report.lock_wait.as_secs_f64(),
-                    report.wal_frames.max(0)
-                );
-            }
-            Err(DrainError::NoDatabase) => {
-                let _ = writeln!(
-                    out,
-                    "No database at {}: nothing to drain. (If the server uses another --db, pass \
-                     the same --db here.)",
-                    db.display()
-                );
-            }
+            Ok(report) => say!(
+                term,
+                "Drained {} in {:.3}s (write lock after {:.3}s; WAL checkpointed, {} frames). \
+                 No write through the API can commit to it now.",
+                db.display(),
+                began.elapsed().as_secs_f64(),
+                report.lock_wait.as_secs_f64(),
+                report.wal_frames.max(0)
+            ),
+            Err(DrainError::NoDatabase) => say!(
+                term,
+                "No database at {}: nothing to drain. (If the server uses another --db, pass \
+                 the same --db here.)",
+                db.display()
+            ),
             Err(e) => {
-                let _ = writeln!(
-                    err,
-                    "directus: draining {} failed after {:.1}s: {e}. The flag stays: maintenance \
-                     is on, but the guarantee is not established.",
+                let why = format!(
+                    "draining {} failed after {:.1}s: {e}. The flag stays: maintenance is on, \
+                     but the guarantee is not established.",
                     db.display(),
                     began.elapsed().as_secs_f64()
                 );
-                code = 1;
+                // Reported at once; the other databases are still drained.
+                warn!(term, "{why}");
+                failed = Some(());
             }
         }
     }
     if live.is_none() {
-        let _ = writeln!(
-            err,
-            "directus: the flag is set, but the running servers' databases are unknown: the \
-             guarantee is not established for them."
-        );
-        code = 1;
+        return Err(unknown());
     }
-    code
+    match failed {
+        Some(_) => Err(Failed::said()),
+        None => Ok(()),
+    }
 }

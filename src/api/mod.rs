@@ -25,7 +25,6 @@ mod observer;
 mod route;
 mod session;
 
-pub use collections::is_collection_name;
 pub use session::Session;
 
 use crate::config::ServerConfig;
