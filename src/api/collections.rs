@@ -45,8 +45,8 @@ pub fn read(call: &mut Call, name: &str) -> Result<Response, ApiError> {
 }
 
 /// `POST /collections`.
-pub fn create(call: &mut Call, raw: Option<Vec<u8>>) -> Result<Response, ApiError> {
-    let name = body::new_collection(body::json(raw)?)?;
+pub fn create(call: &mut Call, body_bytes: Option<Vec<u8>>) -> Result<Response, ApiError> {
+    let name = body::new_collection(body::json(body_bytes)?)?;
     let now = crate::rfc3339::format(std::time::SystemTime::now());
     if !call.write(|w| Ok(w.create_collection(&name, &now)?))? {
         return Err(ApiError::InvalidPayload(format!(

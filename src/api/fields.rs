@@ -25,63 +25,63 @@ fn field_json(collection: &str, f: &FieldInfo) -> Value {
     })
 }
 
-/// `GET /fields/:c`.
-pub fn list(call: &mut Call, c: &str) -> Result<Response, ApiError> {
-    known(call, c)?;
-    let fields = call.storage()?.fields(c)?;
+/// `GET /fields/:collection`.
+pub fn list(call: &mut Call, collection: &str) -> Result<Response, ApiError> {
+    known(call, collection)?;
+    let fields = call.storage()?.fields(collection)?;
     Ok(envelope::data(
-        fields.iter().map(|f| field_json(c, f)).collect(),
+        fields.iter().map(|f| field_json(collection, f)).collect(),
     ))
 }
 
 /// The field if the collection's items have it, else `403`.
-fn existing(call: &mut Call, c: &str, f: &str) -> Result<FieldInfo, ApiError> {
-    known(call, c)?;
-    if !query::is_plain_name(f) {
+fn existing(call: &mut Call, collection: &str, name: &str) -> Result<FieldInfo, ApiError> {
+    known(call, collection)?;
+    if !query::is_plain_name(name) {
         return Err(ApiError::Forbidden);
     }
-    let fields = call.storage()?.fields(c)?;
+    let fields = call.storage()?.fields(collection)?;
     fields
         .into_iter()
-        .find(|info| info.field == f)
+        .find(|info| info.field == name)
         .ok_or(ApiError::Forbidden)
 }
 
-/// `GET /fields/:c/:f`.
-pub fn read(call: &mut Call, c: &str, f: &str) -> Result<Response, ApiError> {
-    let field = existing(call, c, f)?;
-    Ok(envelope::data(field_json(c, &field)))
+/// `GET /fields/:collection/:f`.
+pub fn read(call: &mut Call, collection: &str, name: &str) -> Result<Response, ApiError> {
+    let field = existing(call, collection, name)?;
+    Ok(envelope::data(field_json(collection, &field)))
 }
 
-/// `PATCH /fields/:c/:f` with `{"schema":{"is_indexed":BOOL}}`: builds or drops the field's
+/// `PATCH /fields/:collection/:f` with `{"schema":{"is_indexed":BOOL}}`: builds or drops the field's
 /// index in one write transaction. Other keys of the body are accepted and ignored (Directus
 /// clients send the whole field).
 pub fn update(
     call: &mut Call,
-    c: &str,
-    f: &str,
-    raw: Option<Vec<u8>>,
+    collection: &str,
+    name: &str,
+    body_bytes: Option<Vec<u8>>,
 ) -> Result<Response, ApiError> {
-    existing(call, c, f)?;
-    let value = body::json(raw)?;
+    existing(call, collection, name)?;
+    let value = body::json(body_bytes)?;
     let Some(indexed) = value.pointer("/schema/is_indexed").and_then(Value::as_bool) else {
         return Err(ApiError::InvalidPayload(
             "Send {\"schema\":{\"is_indexed\":true|false}}.".into(),
         ));
     };
-    if f == "id" {
+    if name == "id" {
         return Err(ApiError::InvalidPayload(
             "\"id\" is the primary key; it is always indexed.".into(),
         ));
     }
     let known = call.write(|w| {
-        if !w.collection_exists(c)? {
+        if !w.collection_exists(collection)? {
             return Err(ApiError::Forbidden);
         }
-        Ok(w.set_indexed(c, f, indexed)?)
+        Ok(w.set_indexed(collection, name, indexed)?)
     })?;
     if !known {
         return Err(ApiError::Forbidden);
     }
-    read(call, c, f)
+    read(call, collection, name)
 }

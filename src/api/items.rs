@@ -12,11 +12,13 @@ use crate::storage::{StoredItem, Writer};
 use crate::wire::Response;
 use serde_json::{Map, Value};
 
-/// `GET /items/:c`.
-pub fn list(call: &mut Call, c: &str) -> Result<Response, ApiError> {
-    known(call, c)?;
+/// `GET /items/:collection`.
+pub fn list(call: &mut Call, collection: &str) -> Result<Response, ApiError> {
+    known(call, collection)?;
     let query = call.query()?;
-    let page = call.storage()?.read_items(c, &query, DEFAULT_LIMIT)?;
+    let page = call
+        .storage()?
+        .read_items(collection, &query, DEFAULT_LIMIT)?;
     let mut meta = Map::new();
     if let Some(n) = page.total_count {
         meta.insert("total_count".into(), Value::from(n));
@@ -27,112 +29,124 @@ pub fn list(call: &mut Call, c: &str) -> Result<Response, ApiError> {
     envelope::many(&page.items, &query.fields, &meta)
 }
 
-/// `GET /items/:c/:id`.
-pub fn read(call: &mut Call, c: &str, raw_id: &str) -> Result<Response, ApiError> {
-    let item = existing(call, c, raw_id)?;
+/// `GET /items/:collection/:id`.
+pub fn read(call: &mut Call, collection: &str, raw_id: &str) -> Result<Response, ApiError> {
+    let item = existing(call, collection, raw_id)?;
     let query = call.query()?;
     envelope::one(&item, &query.fields)
 }
 
-/// `POST /items/:c`: one item or an array of them, in one transaction.
-pub fn create(call: &mut Call, c: &str, raw: Option<Vec<u8>>) -> Result<Response, ApiError> {
-    known(call, c)?;
-    let new = NewItems::parse(body::json(raw)?)?;
+/// `POST /items/:collection`: one item or an array of them, in one transaction.
+pub fn create(
+    call: &mut Call,
+    collection: &str,
+    body_bytes: Option<Vec<u8>>,
+) -> Result<Response, ApiError> {
+    known(call, collection)?;
+    let new = NewItems::parse(body::json(body_bytes)?)?;
     let query = call.query()?;
     let created = call.write(|w| {
-        still_there(w, c)?;
-        let ids = w.create_items(c, &new.items)?;
-        Ok(w.read_by_ids(c, &ids)?)
+        still_there(w, collection)?;
+        let ids = w.create_items(collection, &new.items)?;
+        Ok(w.read_by_ids(collection, &ids)?)
     })?;
     envelope::written(&created, new.many, &query.fields)
 }
 
-/// `PATCH /items/:c/:id`: merges the given fields.
+/// `PATCH /items/:collection/:id`: merges the given fields.
 pub fn update(
     call: &mut Call,
-    c: &str,
+    collection: &str,
     raw_id: &str,
-    raw: Option<Vec<u8>>,
+    body_bytes: Option<Vec<u8>>,
 ) -> Result<Response, ApiError> {
-    let id = existing(call, c, raw_id)?.id;
-    let patch = body::patch(body::json(raw)?, id)?;
+    let id = existing(call, collection, raw_id)?.id;
+    let patch = body::patch(body::json(body_bytes)?, id)?;
     let query = call.query()?;
     let updated = call.write(|w| {
-        still_there(w, c)?;
-        w.update_items(c, &[id], &patch)?;
-        Ok(w.read_by_ids(c, &[id])?)
+        still_there(w, collection)?;
+        w.update_items(collection, &[id], &patch)?;
+        Ok(w.read_by_ids(collection, &[id])?)
     })?;
     envelope::written(&updated, false, &query.fields)
 }
 
-/// `PATCH /items/:c`: a list of items with ids, or one patch for the selected items; all in
+/// `PATCH /items/:collection`: a list of items with ids, or one patch for the selected items; all in
 /// one transaction.
-pub fn update_many(call: &mut Call, c: &str, raw: Option<Vec<u8>>) -> Result<Response, ApiError> {
-    known(call, c)?;
-    let update = BatchUpdate::parse(body::json(raw)?)?;
+pub fn update_many(
+    call: &mut Call,
+    collection: &str,
+    body_bytes: Option<Vec<u8>>,
+) -> Result<Response, ApiError> {
+    known(call, collection)?;
+    let update = BatchUpdate::parse(body::json(body_bytes)?)?;
     let query = call.query()?;
     let updated = call.write(|w| {
-        still_there(w, c)?;
+        still_there(w, collection)?;
         let ids = match &update {
             BatchUpdate::Each(patches) => {
                 let each: Vec<(i64, &body::Fields)> =
                     patches.iter().map(|(id, p)| (*id, p)).collect();
-                w.update_each(c, &each)?;
+                w.update_each(collection, &each)?;
                 body::dedup(patches.iter().map(|(id, _)| *id).collect())
             }
             BatchUpdate::Selected(selector, patch) => {
-                let ids = selected(w, c, selector)?;
-                w.update_items(c, &ids, patch)?;
+                let ids = selected(w, collection, selector)?;
+                w.update_items(collection, &ids, patch)?;
                 ids
             }
         };
-        Ok(w.read_by_ids(c, &ids)?)
+        Ok(w.read_by_ids(collection, &ids)?)
     })?;
     envelope::written(&updated, true, &query.fields)
 }
 
-/// `DELETE /items/:c/:id`.
-pub fn delete(call: &mut Call, c: &str, raw_id: &str) -> Result<Response, ApiError> {
-    let id = existing(call, c, raw_id)?.id;
+/// `DELETE /items/:collection/:id`.
+pub fn delete(call: &mut Call, collection: &str, raw_id: &str) -> Result<Response, ApiError> {
+    let id = existing(call, collection, raw_id)?.id;
     call.write(|w| {
-        still_there(w, c)?;
-        Ok(w.delete_items(c, &[id])?)
+        still_there(w, collection)?;
+        Ok(w.delete_items(collection, &[id])?)
     })?;
     Ok(Response::empty(204))
 }
 
-/// `DELETE /items/:c`: ids or a query; all in one transaction.
-pub fn delete_many(call: &mut Call, c: &str, raw: Option<Vec<u8>>) -> Result<Response, ApiError> {
-    known(call, c)?;
-    let selector = Selector::parse_delete(body::json(raw)?)?;
+/// `DELETE /items/:collection`: ids or a query; all in one transaction.
+pub fn delete_many(
+    call: &mut Call,
+    collection: &str,
+    body_bytes: Option<Vec<u8>>,
+) -> Result<Response, ApiError> {
+    known(call, collection)?;
+    let selector = Selector::parse_delete(body::json(body_bytes)?)?;
     call.write(|w| {
-        still_there(w, c)?;
-        let ids = selected(w, c, &selector)?;
-        Ok(w.delete_items(c, &ids)?)
+        still_there(w, collection)?;
+        let ids = selected(w, collection, &selector)?;
+        Ok(w.delete_items(collection, &ids)?)
     })?;
     Ok(Response::empty(204))
 }
 
 /// The item a path names, if it exists (checked before the body is looked at), else `403`.
-fn existing(call: &mut Call, c: &str, raw_id: &str) -> Result<StoredItem, ApiError> {
-    known(call, c)?;
+fn existing(call: &mut Call, collection: &str, raw_id: &str) -> Result<StoredItem, ApiError> {
+    known(call, collection)?;
     let id = body::path_id(raw_id)?;
-    let item = call.storage()?.read_item(c, id)?;
+    let item = call.storage()?.read_item(collection, id)?;
     item.ok_or(ApiError::Forbidden)
 }
 
 /// The collection may have been dropped between the first check and the transaction.
-fn still_there(w: &Writer, c: &str) -> Result<(), ApiError> {
-    if w.collection_exists(c)? {
+fn still_there(w: &Writer, collection: &str) -> Result<(), ApiError> {
+    if w.collection_exists(collection)? {
         Ok(())
     } else {
         Err(ApiError::Forbidden)
     }
 }
 
-fn selected(w: &Writer, c: &str, selector: &Selector) -> Result<Vec<i64>, ApiError> {
+fn selected(w: &Writer, collection: &str, selector: &Selector) -> Result<Vec<i64>, ApiError> {
     match selector {
         Selector::Keys(keys) => Ok(keys.clone()),
-        Selector::Query(q) => Ok(w.ids_for_query(c, q)?),
+        Selector::Query(q) => Ok(w.ids_for_query(collection, q)?),
     }
 }
