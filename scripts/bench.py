@@ -25,6 +25,9 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVER = os.environ.get("BENCH_SERVER") or os.path.join(ROOT, "target", "release", "directus-server")
+# Another build of the server (an earlier release, say) measured in the same run, alternating, on
+# ping, one item and the 503 path: `BENCH_BASELINE=/path/to/directus-server make bench`.
+BASELINE = os.environ.get("BENCH_BASELINE")
 HELLO = os.path.join(ROOT, "target", "release", "examples", "hello")
 # The server's default worker count (2 per core, 4 to 64), given to the bare ceiling too.
 WORKERS = min(max(2 * (os.cpu_count() or 2), 4), 64)
@@ -293,11 +296,14 @@ def main():
     tmp = tempfile.mkdtemp(prefix="bench-")
     # "warn" and "info": the access log off and on; "metrics": as warn, with --metrics.
     roots = {level: os.path.join(tmp, level) for level in ("warn", "info", "metrics")}
+    if BASELINE:
+        roots["baseline"] = os.path.join(tmp, "baseline")
     # Seed each root with a server of its own, then stop it: the measured servers start on the
     # seeded data, so their peak memory is that of the load, not of a one-off bulk import.
-    for root in roots.values():
+    for level, root in roots.items():
         os.makedirs(root)
-        seeder, url = start([SERVER, "--root", root, "--port", "0"], env={**os.environ, "RUST_LOG": "warn"})
+        binary = BASELINE if level == "baseline" else SERVER
+        seeder, url = start([binary, "--root", root, "--port", "0"], env={**os.environ, "RUST_LOG": "warn"})
         request(url + "/collections", "POST", {"collection": "articles"})
         items = [{"title": f"Article {i}", "views": (i * 7919) % 1000, "body": "lorem ipsum " * 20} for i in range(1000)]
         request(url + "/items/articles", "POST", items)
@@ -309,10 +315,11 @@ def main():
     for level, root in roots.items():
         # The info-level server logs to a file, as a deployment would; the other logs only its
         # warnings and the api's own lines (the group-size histogram at exit), no access lines.
-        env = {**os.environ, "RUST_LOG": level if level == "info" else "warn,directus::api=info"}
+        env = {**os.environ, "RUST_LOG": "info" if level == "info" else "warn,directus::api=info"}
         log = open(os.path.join(root, "server.log"), "w")
+        binary = BASELINE if level == "baseline" else SERVER
         proc = subprocess.Popen(
-            [SERVER, "--root", root, "--port", "0", "--workers", str(WORKERS)]
+            [binary, "--root", root, "--port", "0", "--workers", str(WORKERS)]
             + (["--metrics"] if level == "metrics" else []),
             stdout=subprocess.PIPE, stderr=log, env=env, text=True,
         )
@@ -329,7 +336,7 @@ def main():
     warn_url = servers["warn"][1]
     info_url = servers["info"][1]
     metrics_url = servers["metrics"][1]
-    flag = os.path.join(roots["warn"], "logs", "maintenance")
+    flags = {"maintenance": os.path.join(roots["warn"], "logs", "maintenance")}
     scenarios = [
         ("bare tiny_http hello (ceiling)", hello_url + "/", None, None),
         ("GET /server/ping", warn_url + "/server/ping", None, None),
@@ -349,9 +356,17 @@ def main():
         ("GET /server/ping, metrics on", metrics_url + "/server/ping", None, None),
         ("GET /items/articles/1, metrics on", metrics_url + "/items/articles/1", None, None),
     ]
+    if BASELINE:
+        base_url = servers["baseline"][1]
+        flags["baseline-maintenance"] = os.path.join(roots["baseline"], "logs", "maintenance")
+        scenarios += [
+            ("baseline: GET /server/ping", base_url + "/server/ping", None, None),
+            ("baseline: GET /items/articles/1", base_url + "/items/articles/1", None, None),
+            ("baseline: 503 (flag present)", base_url + "/items/articles/1", None, "baseline-maintenance"),
+        ]
     # One unmeasured run per server first: a server's first burst of connections meets a pool
     # still settling after start (see README, Limits).
-    for url in (hello_url, warn_url, info_url, metrics_url):
+    for url in [hello_url] + [url for _, url in servers.values()]:
         wrk(url + "/server/ping" if url != hello_url else url + "/")
         time.sleep(IDLE_GAP)
     results = {name: [] for name, *_ in scenarios}
@@ -364,14 +379,15 @@ def main():
             time.sleep(IDLE_GAP)
             if script is not None and mode != "read-only":
                 fsync_samples.append(fsync_rate(tmp))
-            if mode == "maintenance":
+            flag = flags.get(mode, flags["maintenance"])
+            if mode in ("maintenance", "baseline-maintenance"):
                 open(flag, "w").close()
             elif mode == "read-only":
                 write_flag(flag, {"mode": "read-only", "message": "Benchmark: read-only"})
             try:
                 r = wrk(url, script, 1 if mode == "c1" else CONNECTIONS)
             finally:
-                if mode in ("maintenance", "read-only"):
+                if mode in ("maintenance", "baseline-maintenance", "read-only"):
                     os.remove(flag)
             results[name].append(r)
             print(f"  run {rep + 1}/{REPEATS} {name}: {r['rps']:,.0f} req/s, non-2xx {r['non2xx']} {r['errors']}", file=sys.stderr)
@@ -413,6 +429,8 @@ def main():
         )
     cores = os.cpu_count()
     command = f"make bench (wrk -t1 -c{CONNECTIONS} -d{DURATION}s, {REPEATS} runs each, alternating, {WORKERS} workers)"
+    if BASELINE:
+        command += "; baseline rows: another build of the server, given by BENCH_BASELINE"
     date = datetime.date.today().isoformat()
     table = "\n".join(
         [
