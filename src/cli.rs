@@ -7,7 +7,7 @@
 
 use crate::config;
 use crate::layout;
-use crate::maintenance::{self, Flag, Mode, Notice};
+use crate::maintenance::{self, Announcement, Flag, Mode, Notice};
 use crate::record::{self, ServerRecord};
 use crate::rfc3339;
 use crate::secret::{self, Digest};
@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The CLI's `--help` text.
 pub const USAGE: &str = "\
@@ -25,6 +25,8 @@ Usage:
                           [--retry SECONDS] [--wait SECONDS]
   directus maintenance:off
   directus maintenance:status [--json]
+  directus maintenance:announce --at TIME [--until TIME] [--message TEXT]
+  directus maintenance:announce --clear
   directus --help | --version
 
 Global options (before or after the command):
@@ -37,7 +39,10 @@ write can still commit and checkpoints the WAL. Without --read-only every reques
 with it, GET, HEAD and OPTIONS are still served and every other method gets the 503. --bypass
 makes a new secret, printed once: requests sending it as X-Maintenance-Bypass are served as if
 maintenance were off (writes included). An existing bypass is kept unless --bypass or
---no-bypass is given. status exits 0 when off, 3 when on, and lists the running servers.";
+--no-bypass is given. status exits 0 when off, 3 when on, and lists the running servers.
+announce tells clients (GET /server/maintenance, the App's banner) of a window ahead; it changes
+nothing for requests. TIME is RFC 3339 (2026-12-08T22:00:00Z, or with an offset) or +30m, +2h,
++1d from now. off also removes an announcement whose start has passed.";
 
 const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 
@@ -64,6 +69,7 @@ enum Cmd {
     Status {
         json: bool,
     },
+    Announce(Option<Announcement>),
 }
 
 struct Cli {
@@ -159,6 +165,9 @@ fn parse(
     let retry = opt(&mut args, "--retry")?;
     let wait = opt(&mut args, "--wait")?;
     let json = args.contains("--json");
+    let at = opt(&mut args, "--at")?;
+    let until = opt(&mut args, "--until")?;
+    let clear = args.contains("--clear");
     let read_only = args.contains("--read-only");
     let new_bypass = args.contains("--bypass");
     let no_bypass = args.contains("--no-bypass");
@@ -178,6 +187,11 @@ fn parse(
             Ok(())
         }
     };
+    if command != "maintenance:announce" {
+        only_for("--at", at.is_some(), &command)?;
+        only_for("--until", until.is_some(), &command)?;
+        only_for("--clear", clear, &command)?;
+    }
     let cmd = match command.as_str() {
         "maintenance:on" => {
             only_for("--json", json, &command)?;
@@ -216,6 +230,35 @@ fn parse(
                     Mode::Full
                 },
                 bypass,
+            }
+        }
+        "maintenance:announce" => {
+            only_for("--json", json, &command)?;
+            only_for("--read-only", read_only, &command)?;
+            only_for("--bypass", new_bypass, &command)?;
+            only_for("--no-bypass", no_bypass, &command)?;
+            only_for("--retry", retry.is_some(), &command)?;
+            only_for("--wait", wait.is_some(), &command)?;
+            if clear {
+                only_for("--at", at.is_some(), "--clear")?;
+                only_for("--until", until.is_some(), "--clear")?;
+                only_for("--message", message.is_some(), "--clear")?;
+                Cmd::Announce(None)
+            } else {
+                let at = at.ok_or("maintenance:announce needs --at TIME (or --clear)")?;
+                let now = SystemTime::now();
+                let starts_at = when("--at", &at, now)?;
+                let ends_at = until.map(|u| when("--until", &u, now)).transpose()?;
+                if let Some(end) = &ends_at {
+                    if rfc3339::parse(end) < rfc3339::parse(&starts_at) {
+                        return Err("--until is before --at".into());
+                    }
+                }
+                Cmd::Announce(Some(Announcement {
+                    starts_at,
+                    ends_at,
+                    message,
+                }))
             }
         }
         "maintenance:off" | "maintenance:status" => {
@@ -259,21 +302,35 @@ fn run(cli: Cli, term: &mut Term) -> Result<i32, Failed> {
             set_flag(&flag, asked, term)?;
             drain_servers(&cli, *wait, term).map(|()| 0)
         }
-        Cmd::Off => match maintenance::remove_flag(&flag) {
-            Ok(true) => {
-                say!(term, "Maintenance mode is off. Removed {}", flag.display());
-                Ok(0)
-            }
-            Ok(false) => {
-                say!(
+        Cmd::Off => {
+            match maintenance::remove_flag(&flag) {
+                Ok(true) => say!(term, "Maintenance mode is off. Removed {}", flag.display()),
+                Ok(false) => say!(
                     term,
                     "Maintenance mode was already off (no {}).",
                     flag.display()
-                );
-                Ok(0)
+                ),
+                Err(e) => return Err(Failed(format!("cannot remove {}: {e}", flag.display()))),
             }
-            Err(e) => Err(Failed(format!("cannot remove {}: {e}", flag.display()))),
-        },
+            // That window happened: clients should no longer be told it is coming.
+            let path = layout::announcement_path(&cli.root);
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            if let Some(past) = maintenance::read_announcement(&path).filter(|a| a.starts() <= now)
+            {
+                match maintenance::remove_announcement(&path) {
+                    Ok(_) => say!(
+                        term,
+                        "Removed the announcement of the window that started at {}.",
+                        past.starts_at
+                    ),
+                    Err(e) => warn!(term, "cannot remove {}: {e}", path.display()),
+                }
+            }
+            Ok(0)
+        }
+        Cmd::Announce(announcement) => announce(&cli.root, announcement.as_ref(), term),
         Cmd::Status { json } => status(&cli.root, &flag, *json, term),
     }
 }
@@ -316,6 +373,7 @@ fn status(root: &Path, flag: &Path, as_json: bool, term: &mut Term) -> Result<i3
         }
     };
     let servers = live_servers(root, term);
+    let announcement = maintenance::read_announcement(&layout::announcement_path(root));
     if as_json {
         // `null` when the records could not be read: not the same as "no server".
         let listed: Option<Vec<Value>> = servers.as_ref().map(|list| {
@@ -332,6 +390,7 @@ fn status(root: &Path, flag: &Path, as_json: bool, term: &mut Term) -> Result<i3
             "mode": if on { Some(notice.mode().name()) } else { None },
             "bypass": on && notice.bypass().is_some(),
             "servers": listed,
+            "announcement": announcement.as_ref().map(Announcement::to_json),
         });
         say!(term, "{value}");
         return Ok(if on { 3 } else { 0 });
@@ -357,6 +416,10 @@ fn status(root: &Path, flag: &Path, as_json: bool, term: &mut Term) -> Result<i3
             flag.display()
         );
     }
+    if let Some(a) = &announcement {
+        say!(term, "Maintenance announced:");
+        say_announcement(term, a);
+    }
     match servers.as_deref() {
         Some([]) => say!(term, "No server is running on this root."),
         Some(servers) => {
@@ -373,6 +436,74 @@ fn status(root: &Path, flag: &Path, as_json: bool, term: &mut Term) -> Result<i3
         None => {}
     }
     Ok(if on { 3 } else { 0 })
+}
+
+/// A time given as RFC 3339 or as `+N` followed by `s`, `m`, `h` or `d` from `now`, as RFC 3339
+/// text.
+fn when(option: &str, text: &str, now: SystemTime) -> Result<String, String> {
+    if let Some(rest) = text.strip_prefix('+') {
+        let (digits, unit) = rest.split_at(rest.len().saturating_sub(1));
+        let seconds = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => 0,
+        };
+        return match digits.parse::<u64>() {
+            Ok(n) if seconds > 0 && n <= 3650 * 86_400 / seconds => {
+                Ok(rfc3339::format(now + Duration::from_secs(n * seconds)))
+            }
+            _ => Err(format!(
+                "{option}: \"{text}\" is not +N followed by s, m, h or d"
+            )),
+        };
+    }
+    match rfc3339::parse(text) {
+        Some(_) => Ok(text.to_string()),
+        None => Err(format!(
+            "{option}: \"{text}\" is not an RFC 3339 time (2026-12-08T22:00:00Z) or +30m"
+        )),
+    }
+}
+
+/// `maintenance:announce`: writes (or with `None` removes) the announcement.
+fn announce(
+    root: &Path,
+    announcement: Option<&Announcement>,
+    term: &mut Term,
+) -> Result<i32, Failed> {
+    let path = layout::announcement_path(root);
+    match announcement {
+        None => match maintenance::remove_announcement(&path) {
+            Ok(true) => say!(term, "Announcement removed ({}).", path.display()),
+            Ok(false) => say!(term, "There was no announcement ({}).", path.display()),
+            Err(e) => return Err(Failed(format!("cannot remove {}: {e}", path.display()))),
+        },
+        Some(a) => {
+            std::fs::create_dir_all(layout::logs_dir(root))
+                .and_then(|()| maintenance::write_announcement(&path, a))
+                .map_err(|e| Failed(format!("cannot write {}: {e}", path.display())))?;
+            say!(term, "Maintenance announced. File: {}", path.display());
+            say_announcement(term, a);
+            say!(term, "  (requests are not affected until maintenance:on)");
+        }
+    }
+    Ok(0)
+}
+
+fn say_announcement(term: &mut Term, a: &Announcement) {
+    say!(term, "  starts:  {}", a.starts_at);
+    say!(
+        term,
+        "  ends:    {}",
+        a.ends_at.as_deref().unwrap_or("(not set)")
+    );
+    say!(
+        term,
+        "  message: {}",
+        a.message.as_deref().unwrap_or("(none)")
+    );
 }
 
 /// What `maintenance:on` was asked for.

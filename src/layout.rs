@@ -16,6 +16,11 @@ pub fn flag_path(root: &Path) -> PathBuf {
     logs_dir(root).join("maintenance")
 }
 
+/// `ROOT/logs/maintenance-announcement`: a maintenance window announced ahead (SPEC 5.5).
+pub fn announcement_path(root: &Path) -> PathBuf {
+    logs_dir(root).join("maintenance-announcement")
+}
+
 /// `ROOT/data`: where the default database lives.
 pub fn data_dir(root: &Path) -> PathBuf {
     root.join("data")

@@ -27,7 +27,12 @@ impl Digest {
 
     /// The digest of exactly these bytes (the API token, compared as given).
     pub fn of_exact(secret: &str) -> Digest {
-        Digest(Sha256::digest(secret.as_bytes()).into())
+        Digest::of_bytes(secret.as_bytes())
+    }
+
+    /// The SHA-256 of any bytes (also the App files' entity tags).
+    pub fn of_bytes(bytes: &[u8]) -> Digest {
+        Digest(Sha256::digest(bytes).into())
     }
 
     /// From the flag's `bypass_sha256`: exactly 64 hex digits, else `None` (no bypass).

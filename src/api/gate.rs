@@ -5,7 +5,9 @@
 
 use super::error::ApiError;
 use super::observer::Observer;
-use crate::maintenance::{self, Decision, Flag, Intent, Notice, NoticeCache};
+use crate::maintenance::{
+    self, Announcement, AnnouncementCache, Decision, Flag, Intent, Notice, NoticeCache,
+};
 use crate::secret::Digest;
 use std::path::PathBuf;
 
@@ -13,15 +15,18 @@ use std::path::PathBuf;
 pub struct Gate {
     /// `ROOT/logs/maintenance`.
     pub(super) flag: PathBuf,
+    /// `ROOT/logs/maintenance-announcement` (SPEC 5.5).
+    announcement: PathBuf,
     /// `logs/` could not be used at start (the reason was logged): every request gets the 503.
     logs_unusable: bool,
     pub(super) observer: Observer,
 }
 
 impl Gate {
-    pub fn new(flag: PathBuf, logs_unusable: bool) -> Gate {
+    pub fn new(flag: PathBuf, announcement: PathBuf, logs_unusable: bool) -> Gate {
         Gate {
             flag,
+            announcement,
             logs_unusable,
             observer: Observer::default(),
         }
@@ -66,6 +71,11 @@ impl Gate {
         presented: Option<&Digest>,
     ) -> Decision {
         maintenance::decide(self.check(notices), intent, presented)
+    }
+
+    /// The maintenance window announced ahead, if any (read only when the file changed).
+    pub(super) fn announcement(&self, cache: &mut AnnouncementCache) -> Option<Announcement> {
+        cache.get(&self.announcement)
     }
 
     /// Counts a request answered with the maintenance 503 (the log's count of a window, and the

@@ -483,7 +483,11 @@ mod tests {
 
     /// Groups with no real gate or database behind them (the tests here never write).
     fn test_groups(workers: usize) -> Groups {
-        let gate = Arc::new(Gate::new(PathBuf::from("/nonexistent/maintenance"), false));
+        let gate = Arc::new(Gate::new(
+            PathBuf::from("/nonexistent/maintenance"),
+            PathBuf::from("/nonexistent/announcement"),
+            false,
+        ));
         let metrics = Arc::new(Metrics::new(false, &[]));
         Groups::new(workers, gate, metrics, PathBuf::from("/nonexistent/db"))
     }

@@ -10,6 +10,7 @@
 //! tiny_http and never write SQL. `oas` describes the routes as an OpenAPI document, derived
 //! from the router.
 
+mod admin;
 mod auth;
 mod body;
 mod call;
@@ -28,7 +29,7 @@ mod session;
 pub use session::Session;
 
 use crate::config::ServerConfig;
-use crate::maintenance::{self, Intent, Mode};
+use crate::maintenance::{self, Intent, Mode, Notice};
 use crate::metrics::{self, Metrics};
 use crate::query;
 use crate::secret::Digest;
@@ -58,12 +59,15 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// The OpenAPI document, rendered once (`oas`).
     specs: Vec<u8>,
+    /// The App's files (`/admin/`).
+    shell: admin::Shell,
 }
 
 impl App {
     /// The shared state for a server with this configuration.
     pub fn new(config: ServerConfig, flag: PathBuf, logs_unusable: bool) -> App {
-        let gate = Arc::new(Gate::new(flag, logs_unusable));
+        let announcement = crate::layout::announcement_path(&config.root);
+        let gate = Arc::new(Gate::new(flag, announcement, logs_unusable));
         let metrics = Arc::new(Metrics::new(config.metrics, &route::TEMPLATES));
         App {
             groups: Groups::new(
@@ -75,6 +79,7 @@ impl App {
             gate,
             metrics,
             specs: oas::render(),
+            shell: admin::Shell::new(),
             config,
         }
     }
@@ -157,9 +162,10 @@ impl App {
             && self.config.cors_origin.is_some()
             && req.header("access-control-request-method").is_some();
         let reads = matches!(method, Method::Get | Method::Head);
-        let ping = reads && route::is_ping_path(&req.path);
+        // Ping, /server/maintenance, `/` and the App's files: no token, never closed.
+        let public = reads && route::is_public_path(&req.path);
         let metrics = reads && self.metrics.serving() && route::is_metrics_path(&req.path);
-        if !ping && !metrics && !preflight {
+        if !public && !metrics && !preflight {
             let intent = match method {
                 Method::Get | Method::Head | Method::Options => Intent::Read,
                 _ => Intent::Write,
@@ -182,7 +188,7 @@ impl App {
         }
         // The query string is decoded once: the token may be in it, and the handler's `Query`.
         let pairs = query::parse_pairs(&req.query);
-        let credentials = if ping {
+        let credentials = if public {
             Credentials::Valid
         } else {
             auth::authenticate(req, &pairs, self.config.token.as_deref())?
@@ -224,6 +230,14 @@ impl App {
     ) -> Result<Response, ApiError> {
         match action {
             Action::Pong => Ok(Response::text(200, "text/plain; charset=utf-8", "pong")),
+            Action::MaintenanceState => Ok(self.maintenance_state(call.session)),
+            Action::ToApp => Ok(admin::redirect()),
+            // `/admin` without its slash: the App's relative links need it.
+            Action::AppFile(None) if !req.path.ends_with('/') => Ok(admin::redirect()),
+            Action::AppFile(name) => self
+                .shell
+                .serve(name.as_deref().unwrap_or("index.html"), req)
+                .ok_or_else(|| ApiError::RouteNotFound(req.path.clone())),
             Action::Health => Ok(self.health(call.session)),
             Action::Metrics => self.metrics_page(call.session, &req.path),
             Action::Specs => Ok(Response::json_bytes(200, self.specs.clone())),
@@ -259,6 +273,30 @@ impl App {
             .metrics
             .render(state, self.gate.observer.declined_total());
         Ok(r)
+    }
+
+    /// `/server/maintenance` (SPEC 5.5): the state this request's check sees, the operator's
+    /// message and times, and the announced window; never whether a bypass is set. One `lstat`
+    /// of the flag (its content cached), one of the announcement (read when it changed).
+    fn maintenance_state(&self, session: &mut Session) -> Response {
+        let notice = self.gate.check(session.notices());
+        let state = match notice.as_ref().map(Notice::mode) {
+            None => "off",
+            Some(Mode::ReadOnly) => "read_only",
+            Some(Mode::Full) => "on",
+        };
+        let announcement = self.gate.announcement(session.announcements());
+        let body = serde_json::json!({"data": {
+            "state": state,
+            "message": notice.as_ref().map(Notice::message),
+            "since": notice.as_ref().and_then(Notice::since),
+            "retry_after": notice.as_ref().and_then(Notice::retry_after),
+            "announcement": announcement.map(|a| a.to_json()),
+        }});
+        let mut r = Response::empty(200);
+        r.set_json(&body);
+        r.header("Cache-Control", "no-store".into());
+        r
     }
 
     /// `/server/health`: `200 {"status":"ok"}` when the database answers, else `503`.

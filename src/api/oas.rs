@@ -95,6 +95,10 @@ enum Success {
     Document,
     /// `200`, the Prometheus text exposition (`--metrics`; else there is no such route).
     Metrics,
+    /// `302` to the App.
+    Redirect,
+    /// `200` (or `304`), one of the App's files.
+    AppFile,
 }
 
 const LIST: &[&str] = &[
@@ -262,6 +266,55 @@ fn describe(action: &Action) -> Op {
             Success::Data(schema("Field")),
             &[],
         ),
+        Action::MaintenanceState => Op {
+            needs_token: false,
+            closes_for_maintenance: false,
+            ..op(
+                "maintenanceState",
+                "The maintenance state, message and announced window (public; answered during \
+                 maintenance; never says whether a bypass is set)",
+                &[],
+                None,
+                Success::Data(schema("MaintenanceState")),
+                &[],
+            )
+        },
+        Action::ToApp => Op {
+            needs_token: false,
+            closes_for_maintenance: false,
+            ..op(
+                "toApp",
+                "Leads to the App at /admin/ (public; answered during maintenance)",
+                &[],
+                None,
+                Success::Redirect,
+                &[],
+            )
+        },
+        Action::AppFile(None) => Op {
+            needs_token: false,
+            closes_for_maintenance: false,
+            ..op(
+                "app",
+                "The App (public; served during maintenance, so it can show the message)",
+                &[],
+                None,
+                Success::AppFile,
+                &[],
+            )
+        },
+        Action::AppFile(Some(_)) => Op {
+            needs_token: false,
+            closes_for_maintenance: false,
+            ..op(
+                "appFile",
+                "One of the App's files (public; an unknown name is 404)",
+                &[],
+                None,
+                Success::AppFile,
+                &[],
+            )
+        },
         Action::UpdateField(..) => Op {
             path: &[("field", "indexable_field")],
             ..op(
@@ -410,7 +463,10 @@ fn options(route: &Route) -> Value {
 
 fn tag(route: &Route) -> &'static str {
     match route {
-        Route::Ping | Route::Health | Route::Metrics | Route::Specs => "Server",
+        Route::Ping | Route::Health | Route::Metrics | Route::Specs | Route::MaintenanceState => {
+            "Server"
+        }
+        Route::Root | Route::AdminIndex | Route::AdminFile(_) => "App",
         Route::Collections | Route::Collection(_) => "Collections",
         Route::Items(_) | Route::Item(..) => "Items",
         Route::Fields(_) | Route::Field(..) => "Fields",
@@ -502,6 +558,32 @@ fn success_response(success: &Success) -> (&'static str, Value) {
                 "content": { "text/plain; version=0.0.4; charset=utf-8": {
                     "schema": { "type": "string" },
                 } },
+            }),
+        ),
+        Success::Redirect => (
+            "302",
+            json!({
+                "description": "To the App.",
+                "headers": {
+                    "X-Request-Id": { "$ref": "#/components/headers/RequestId" },
+                    "Location": { "schema": { "type": "string", "const": "/admin/" } },
+                },
+            }),
+        ),
+        Success::AppFile => (
+            "200",
+            json!({
+                "description": "The file, with a Content-Security-Policy allowing only this \
+                                origin; `no-cache` with an ETag (`304` when `If-None-Match` \
+                                names it).",
+                "headers": request_id(),
+                "content": {
+                    "text/html; charset=utf-8": { "schema": { "type": "string" } },
+                    "text/css; charset=utf-8": { "schema": { "type": "string" } },
+                    "text/javascript; charset=utf-8": { "schema": { "type": "string" } },
+                    "image/svg+xml": { "schema": { "type": "string" } },
+                    "application/octet-stream": { "schema": { "type": "string" } },
+                },
             }),
         ),
         Success::Document => (
@@ -686,6 +768,12 @@ fn parameters() -> Value {
             "description": "An item's id (one that does not exist, or is not an integer, is 403).",
             "schema": { "type": "integer", "format": "int64" },
             "example": 1,
+        },
+        "file": {
+            "name": "file", "in": "path", "required": true,
+            "description": "The name of one of the App's files (another name is 404).",
+            "schema": { "type": "string", "minLength": 1 },
+            "example": "app.js",
         },
         "field": {
             "name": "field", "in": "path", "required": true,
@@ -909,6 +997,32 @@ fn schemas() -> Value {
             },
             "additionalProperties": false,
         },
+        "MaintenanceState": {
+            "type": "object",
+            "required": ["state", "message", "since", "retry_after", "announcement"],
+            "properties": {
+                "state": { "enum": ["off", "read_only", "on"] },
+                "message": { "type": ["string", "null"] },
+                "since": { "type": ["string", "null"] },
+                "retry_after": { "type": ["integer", "null"], "minimum": 0 },
+                "announcement": {
+                    "oneOf": [
+                        { "type": "null" },
+                        {
+                            "type": "object",
+                            "required": ["starts_at", "ends_at", "message"],
+                            "properties": {
+                                "starts_at": { "type": "string" },
+                                "ends_at": { "type": ["string", "null"] },
+                                "message": { "type": ["string", "null"] },
+                            },
+                            "additionalProperties": false,
+                        },
+                    ],
+                },
+            },
+            "additionalProperties": false,
+        },
         "Meta": {
             "type": "object",
             "properties": {
@@ -1065,15 +1179,23 @@ mod tests {
         }
     }
 
-    /// The maintenance 503 is on every operation but ping's, and every answer carries the
-    /// request id.
+    /// The maintenance 503 is on every operation but the public ones' (ping, the maintenance
+    /// state, the App), and every answer carries the request id.
     #[test]
     fn maintenance_and_request_id_everywhere() {
         let doc = document();
         for (template, item) in doc["paths"].as_object().unwrap() {
             for (method, op) in item.as_object().unwrap() {
                 let responses = op["responses"].as_object().unwrap();
-                let public = template == "/server/ping" && method != "options";
+                let public = [
+                    "/server/ping",
+                    "/server/maintenance",
+                    "/",
+                    "/admin/",
+                    "/admin/{file}",
+                ]
+                .contains(&template.as_str())
+                    && method != "options";
                 assert_eq!(
                     responses.contains_key("503"),
                     !public,

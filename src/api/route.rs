@@ -58,7 +58,7 @@ impl Method {
 /// The one list of routes: each route's path template, parameters in braces as OpenAPI writes
 /// them. The router places each `Route` in it (`Route::index`, an exhaustive match), the
 /// OpenAPI document walks it (`Route::every`), and metrics label requests by it.
-pub const TEMPLATES: [&str; 10] = [
+pub const TEMPLATES: [&str; 14] = [
     "/server/ping",
     "/server/health",
     "/server/metrics",
@@ -69,6 +69,10 @@ pub const TEMPLATES: [&str; 10] = [
     "/items/{collection}/{id}",
     "/fields/{collection}",
     "/fields/{collection}/{field}",
+    "/server/maintenance",
+    "/",
+    "/admin/",
+    "/admin/{file}",
 ];
 
 /// The paths the API knows, with their parameters decoded (still unchecked).
@@ -84,6 +88,14 @@ pub enum Route<'a> {
     Item(Cow<'a, str>, Cow<'a, str>),
     Fields(Cow<'a, str>),
     Field(Cow<'a, str>, Cow<'a, str>),
+    /// `/server/maintenance` (SPEC 5.5).
+    MaintenanceState,
+    /// `/`, which leads to the App.
+    Root,
+    /// `/admin/` (and `/admin`): the App.
+    AdminIndex,
+    /// `/admin/<file>`: one of the App's files.
+    AdminFile(Cow<'a, str>),
 }
 
 /// What a request asks for, once its route and method are known.
@@ -107,6 +119,11 @@ pub enum Action<'a> {
     ListFields(Cow<'a, str>),
     ReadField(Cow<'a, str>, Cow<'a, str>),
     UpdateField(Cow<'a, str>, Cow<'a, str>),
+    MaintenanceState,
+    /// `302` to the App.
+    ToApp,
+    /// An App file (`None`: the App's page).
+    AppFile(Option<Cow<'a, str>>),
 }
 
 /// What the router decided for a known path.
@@ -142,6 +159,19 @@ pub fn is_ping_path(path: &str) -> bool {
     matches!(path, "/server/ping" | "/server/ping/")
 }
 
+/// True for the paths whose `GET`/`HEAD` need no token and are never closed by maintenance,
+/// decided on the raw path like ping: ping itself, `/server/maintenance` (clients ask it
+/// during maintenance), `/` and the App's files (they hold no data, and the App must load to
+/// show the maintenance message).
+pub fn is_public_path(path: &str) -> bool {
+    is_ping_path(path)
+        || matches!(
+            path,
+            "/server/maintenance" | "/server/maintenance/" | "/" | "/admin"
+        )
+        || path.starts_with("/admin/")
+}
+
 /// True for the metrics path, exempt from maintenance like ping (monitoring must see the
 /// maintenance state); decided on the raw path the same way.
 pub fn is_metrics_path(path: &str) -> bool {
@@ -163,6 +193,10 @@ impl<'a> Route<'a> {
         let route = match (next()?.as_ref(), next(), next(), next()) {
             ("server", Some(s), None, None) if s == "health" => Route::Health,
             ("server", Some(s), None, None) if s == "metrics" => Route::Metrics,
+            ("server", Some(s), None, None) if s == "maintenance" => Route::MaintenanceState,
+            ("", None, None, None) => Route::Root,
+            ("admin", None, None, None) => Route::AdminIndex,
+            ("admin", Some(file), None, None) if !file.is_empty() => Route::AdminFile(file),
             ("server", Some(s), Some(o), None) if s == "specs" && o == "oas" => Route::Specs,
             ("collections", None, None, None) => Route::Collections,
             ("collections", Some(name), None, None) if !name.is_empty() => Route::Collection(name),
@@ -192,6 +226,10 @@ impl<'a> Route<'a> {
             Route::Item(..) => 7,
             Route::Fields(_) => 8,
             Route::Field(..) => 9,
+            Route::MaintenanceState => 10,
+            Route::Root => 11,
+            Route::AdminIndex => 12,
+            Route::AdminFile(_) => 13,
         }
     }
 
@@ -234,6 +272,10 @@ impl<'a> Route<'a> {
             (Route::Fields(c), Get | Head) => A::ListFields(c),
             (Route::Field(c, f), Get | Head) => A::ReadField(c, f),
             (Route::Field(c, f), Patch) => A::UpdateField(c, f),
+            (Route::MaintenanceState, Get | Head) => A::MaintenanceState,
+            (Route::Root, Get | Head) => A::ToApp,
+            (Route::AdminIndex, Get | Head) => A::AppFile(None),
+            (Route::AdminFile(file), Get | Head) => A::AppFile(Some(file)),
             (_, Options) => return Decision::Options,
             (_, _) => return Decision::NotAllowed,
         };
@@ -283,7 +325,10 @@ mod tests {
             ("/items/a%62", Some(Route::Items("ab".into()))),
             ("/items/a/1/x", None),
             ("/items", None),
-            ("/", None),
+            ("/", Some(Route::Root)),
+            ("/admin/", Some(Route::AdminIndex)),
+            ("/admin/app.js", Some(Route::AdminFile("app.js".into()))),
+            ("/server/maintenance", Some(Route::MaintenanceState)),
             ("items/a", None),
             ("/items//1", None),
             ("/fields/a", Some(Route::Fields("a".into()))),

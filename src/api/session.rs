@@ -7,7 +7,7 @@
 
 use super::error::ApiError;
 use super::App;
-use crate::maintenance::NoticeCache;
+use crate::maintenance::{AnnouncementCache, NoticeCache};
 use crate::secret::Digest;
 use crate::storage::{Storage, Writer};
 use std::os::unix::fs::MetadataExt;
@@ -18,6 +18,7 @@ use std::path::Path;
 pub struct Session {
     open: Option<Opened>,
     notices: NoticeCache,
+    announcements: AnnouncementCache,
     /// The size of the current request's body (a group commit's byte budget counts it).
     pub(super) body_bytes: usize,
     /// The digest of the current request's `X-Maintenance-Bypass`, set by `App::dispatch` at
@@ -43,6 +44,11 @@ impl Session {
     /// The flag's notice cache (the dispatcher's maintenance check uses it).
     pub(super) fn notices(&mut self) -> &mut NoticeCache {
         &mut self.notices
+    }
+
+    /// The announcement's cache (`/server/maintenance` reads it).
+    pub(super) fn announcements(&mut self) -> &mut AnnouncementCache {
+        &mut self.announcements
     }
 
     /// The connection, reopened when maintenance ended since it was opened or when the

@@ -7,8 +7,12 @@
 //! removal. It must not touch the database or the network. Content that cannot be read always
 //! means the strictest answer: full maintenance, no bypass.
 
+mod announcement;
 mod notice;
 
+pub use announcement::{
+    read_announcement, remove_announcement, write_announcement, Announcement, AnnouncementCache,
+};
 pub use notice::{read_notice, remove_flag, write_flag, Notice, NoticeCache, DEFAULT_MESSAGE};
 
 use crate::secret::Digest;

@@ -172,10 +172,17 @@ pub(super) struct Raced;
 
 /// The notice of the flag `meta` describes, or `Raced` when the path no longer holds that file.
 pub(super) fn read_content(path: &Path, meta: &Metadata) -> Result<Notice, Raced> {
+    Ok(read_bounded(path, meta)?.map_or_else(Notice::default, |bytes| Notice::parse(&bytes)))
+}
+
+/// The bytes of the small regular file `meta` describes (the flag, the announcement): `None`
+/// when it is not a regular file, is over 64 KiB or cannot be read; `Raced` when the path no
+/// longer holds that file. Never blocks: a FIFO put there after the `lstat` is opened with
+/// `O_NONBLOCK` and refused.
+pub(super) fn read_bounded(path: &Path, meta: &Metadata) -> Result<Option<Vec<u8>>, Raced> {
     if !meta.file_type().is_file() || meta.len() > MAX_FLAG_BYTES {
-        return Ok(Notice::default());
+        return Ok(None);
     }
-    // O_NONBLOCK: if the path became a FIFO since the lstat, open must not wait for a writer.
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
@@ -183,18 +190,32 @@ pub(super) fn read_content(path: &Path, meta: &Metadata) -> Result<Notice, Raced
     let file = match file {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Raced),
-        Err(_) => return Ok(Notice::default()),
+        Err(_) => return Ok(None),
     };
     match file.metadata() {
         Ok(m) if (m.dev(), m.ino()) != (meta.dev(), meta.ino()) => return Err(Raced),
         Ok(m) if m.file_type().is_file() => {}
-        _ => return Ok(Notice::default()),
+        _ => return Ok(None),
     }
     let mut bytes = Vec::new();
     match file.take(MAX_FLAG_BYTES + 1).read_to_end(&mut bytes) {
-        Ok(n) if n as u64 <= MAX_FLAG_BYTES => Ok(Notice::parse(&bytes)),
-        _ => Ok(Notice::default()),
+        Ok(n) if n as u64 <= MAX_FLAG_BYTES => Ok(Some(bytes)),
+        _ => Ok(None),
     }
+}
+
+/// The identity of a file as an `lstat` saw it: device, inode, size, mtime and ctime (both to
+/// the nanosecond). Any rewrite, in place or by rename, changes one of them.
+pub(super) fn identity(meta: &Metadata) -> FlagIdentity {
+    (
+        meta.dev(),
+        meta.ino(),
+        meta.size(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+    )
 }
 
 /// A per-worker cache of the flag's notice, keyed by the identity `probe` returned: device,
@@ -206,21 +227,13 @@ pub struct NoticeCache {
     notice: Notice,
 }
 
-type FlagIdentity = (u64, u64, u64, i64, i64, i64, i64);
+pub(super) type FlagIdentity = (u64, u64, u64, i64, i64, i64, i64);
 
 impl NoticeCache {
     /// The notice for the flag whose metadata `probe` just returned; reads only when it changed.
     /// `None` when the flag was removed or replaced since that `probe` (nothing is cached).
     pub fn get(&mut self, path: &Path, meta: &Metadata) -> Option<Notice> {
-        let key = (
-            meta.dev(),
-            meta.ino(),
-            meta.size(),
-            meta.mtime(),
-            meta.mtime_nsec(),
-            meta.ctime(),
-            meta.ctime_nsec(),
-        );
+        let key = identity(meta);
         if self.key != Some(key) {
             self.notice = read_content(path, meta).ok()?;
             self.key = Some(key);

@@ -5,6 +5,7 @@
 mod common;
 
 mod activation;
+mod admin;
 mod api;
 mod hostile;
 mod indexed;
