@@ -77,14 +77,15 @@ impl BodySource for TinyBody<'_> {
     }
 }
 
-/// Serves one request; returns true when its connection was abandoned.
+/// Serves one request; returns its connection's stream when the connection was abandoned
+/// (never to be dropped: see `answer_and_abandon`).
 pub(super) fn serve(
     mut rq: tiny_http::Request,
     app: &App,
     session: &mut Session,
     ids: &RequestIds,
     max_body: usize,
-) -> bool {
+) -> Option<Abandoned> {
     let started = Instant::now();
     let request_id = ids.next();
     let request = to_wire(&rq);
@@ -111,10 +112,11 @@ pub(super) fn serve(
         || body.complete
         || (trusted && !body.attempted && body.drain(max_body));
     let abandon = !trusted || !complete;
-    let written = if abandon {
-        answer_and_abandon(rq, response, request.method == "HEAD")
+    let (written, abandoned) = if abandon {
+        let (written, stream) = answer_and_abandon(rq, response, request.method == "HEAD");
+        (written, Some(stream))
     } else {
-        rq.respond(to_tiny(response))
+        (rq.respond(to_tiny(response)), None)
     };
     log::info!(
         "{} {} {} {:.3}ms {}{bypassed}",
@@ -127,8 +129,12 @@ pub(super) fn serve(
     if let Err(err) = written {
         log::debug!("request {request_id}: writing the response failed: {err}");
     }
-    abandon
+    abandoned
 }
+
+/// The stream of an abandoned connection. It must never be dropped (tiny_http would drain the
+/// body it may still hold); `Lanes` keeps it, and forgets it when done with it.
+pub(super) type Abandoned = Box<dyn tiny_http::ReadWrite + Send>;
 
 /// Answers with `Connection: close` and never drops the request's reader, so tiny_http never
 /// drains (or misparses) the body. The cost, chosen over a process abort or a smuggled request:
@@ -139,7 +145,7 @@ fn answer_and_abandon(
     rq: tiny_http::Request,
     response: Response,
     head: bool,
-) -> std::io::Result<()> {
+) -> (std::io::Result<()>, Abandoned) {
     let body = response.body.clone();
     let headers = to_tiny(Response {
         body: Vec::new(),
@@ -158,8 +164,7 @@ fn answer_and_abandon(
         stream.write_all(&body)
     }
     .and_then(|()| stream.flush());
-    std::mem::forget(stream);
-    result
+    (result, stream)
 }
 
 /// Converts a tiny_http request, checking the body's framing on the way.

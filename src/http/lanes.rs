@@ -1,6 +1,7 @@
 //! Lanes: one worker serves a connection at a time, and a connection whose framing could not be
 //! trusted is never served again.
 
+use super::convert::Abandoned;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -26,7 +27,8 @@ pub(super) struct Lanes {
 #[derive(Default)]
 struct LaneMap {
     busy: HashMap<SocketAddr, VecDeque<tiny_http::Request>>,
-    abandoned: HashMap<SocketAddr, Instant>,
+    /// Abandoned connections by peer address: when, and the stream (kept, never dropped).
+    abandoned: HashMap<SocketAddr, (Instant, Abandoned)>,
 }
 
 /// How long requests from an abandoned connection's address are ignored. Longer than the read
@@ -45,12 +47,15 @@ impl Lanes {
             return Some(rq);
         };
         let mut lanes = self.lock();
-        if let Some(since) = lanes.abandoned.get(&peer) {
-            if since.elapsed() < ABANDONED_FOR {
+        if let Some((since, stream)) = lanes.abandoned.get_mut(&peer) {
+            if since.elapsed() < ABANDONED_FOR && still_open(stream) {
                 std::mem::forget(rq);
                 return None;
             }
-            lanes.abandoned.remove(&peer);
+            // Gone: this address is a new connection's (a client may reuse its port at once).
+            if let Some((_, stream)) = lanes.abandoned.remove(&peer) {
+                std::mem::forget(stream);
+            }
         }
         match lanes.busy.entry(peer) {
             Entry::Occupied(mut queued) => {
@@ -76,14 +81,35 @@ impl Lanes {
     }
 
     /// Ignores everything else the connection sent or will send.
-    pub(super) fn abandon(&self, peer: SocketAddr) {
+    pub(super) fn abandon(&self, peer: SocketAddr, stream: Abandoned) {
         let mut lanes = self.lock();
         for rq in lanes.busy.remove(&peer).into_iter().flatten() {
             std::mem::forget(rq);
         }
-        lanes
+        let expired: Vec<SocketAddr> = lanes
             .abandoned
-            .retain(|_, since| since.elapsed() < ABANDONED_FOR);
-        lanes.abandoned.insert(peer, Instant::now());
+            .iter()
+            .filter(|(_, (since, _))| since.elapsed() >= ABANDONED_FOR)
+            .map(|(peer, _)| *peer)
+            .collect();
+        for old in expired.into_iter().chain([peer]) {
+            if let Some((_, stream)) = lanes.abandoned.remove(&old) {
+                std::mem::forget(stream);
+            }
+        }
+        lanes.abandoned.insert(peer, (Instant::now(), stream));
     }
+}
+
+/// Whether an abandoned connection is still there, so that a request from its address is its
+/// (perhaps smuggled) next request, not a new connection's from a reused port. Probed with an
+/// empty line, which an HTTP client ignores before a status line (RFC 9112, 2.2) and which
+/// fails at once on a connection the peer has reset: a client that reuses its port resets the
+/// old connection's server side when its new `SYN` meets it.
+fn still_open(stream: &mut Abandoned) -> bool {
+    use std::io::Write;
+    stream
+        .write_all(b"\r\n")
+        .and_then(|()| stream.flush())
+        .is_ok()
 }

@@ -304,13 +304,17 @@ impl Worker {
         while let Some(rq) = next {
             let peer = rq.remote_addr().copied();
             let abandoned = serve(rq, &self.app, session, &self.ids, self.max_body);
-            next = match peer {
-                Some(peer) if abandoned => {
-                    self.lanes.abandon(peer);
+            next = match (peer, abandoned) {
+                (Some(peer), Some(stream)) => {
+                    self.lanes.abandon(peer, stream);
                     None
                 }
-                Some(peer) => self.lanes.release(peer),
-                None => None,
+                (Some(peer), None) => self.lanes.release(peer),
+                (None, abandoned) => {
+                    // No address to key it by: kept for the life of the process.
+                    std::mem::forget(abandoned);
+                    None
+                }
             };
         }
     }

@@ -525,3 +525,54 @@ fn acknowledged_writes_survive_kill_9_in_the_middle_of_a_group() {
         assert_eq!(integrity, "ok");
     }
 }
+
+/// A connection abandoned for its framing is ignored, but a new connection from the same client
+/// port is served: clients reuse ports (on loopback at once), and a request on the new
+/// connection must not be taken for a smuggled one. Once hung until the client's timeout.
+#[test]
+fn a_new_connection_from_an_abandoned_connections_port_is_served() {
+    let s = Server::start(&[]);
+    seed(&s, "a", r#"{"t":"x"}"#);
+    // The kernel lets a port whose connection was just closed be used again for the same peer
+    // once its TIME-WAIT timestamp is a second old (`tcp_tw_reuse`, on for loopback): until
+    // then connect says the address is not available, and the test asks again.
+    let connect_from = |port: u16| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let socket =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            socket.set_reuse_address(true).unwrap();
+            socket
+                .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())
+                .unwrap();
+            match socket.connect(&s.addr.into()) {
+                Ok(()) => return Client::from_stream(socket.into()),
+                Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "port {port} never available again"
+                    );
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("connect from port {port}: {e}"),
+            }
+        }
+    };
+    let mut first = connect_from(0);
+    let port = first.stream.local_addr().unwrap().port();
+    // Unparsable framing, and a request behind it that must never run.
+    first.send_raw(
+        b"POST /items/a HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n\
+          DELETE /collections/a HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    let r = first.read_response(false);
+    assert_eq!((r.status, r.says_close()), (400, true));
+    drop(first);
+    let mut again = connect_from(port);
+    let r = again.send("GET", "/items/a?fields=id", &[], None);
+    assert_eq!(
+        r.ids(),
+        vec![1],
+        "the smuggled DELETE ran, or the new connection was ignored"
+    );
+}
