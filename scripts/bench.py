@@ -290,6 +290,40 @@ def wide_writes(tmp, fields=2000, runs=5):
             f"(median, min–max of {runs}).")
 
 
+def app_first_load(tmp):
+    """The App's first load: the bytes of its page and every file the page pulls in (followed
+    from the page's links and the modules' imports), and, when Node.js, playwright-core
+    (tests/clients) and Chromium are there, the time from navigation to the collections list
+    in headless Chromium, median of 5 fresh browser contexts."""
+    root = os.path.join(tmp, "app")
+    os.makedirs(root)
+    proc, url = start([SERVER, "--root", root, "--port", "0"], env={**os.environ, "RUST_LOG": "warn"})
+    request(url + "/collections", "POST", {"collection": "articles"})
+    seen, todo, total = set(), ["index.html"], 0
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        body = request(url + "/admin/" + ("" if name == "index.html" else name))
+        total += len(body)
+        todo += re.findall(r"""(?:from |src=|href=)["']\./([A-Za-z0-9_.-]+)["']""", body.decode())
+    line = f"- The App's first load: {total:,} bytes in {len(seen)} files (uncompressed)"
+    script = os.path.join(ROOT, "tests", "clients", "app-load.mjs")
+    chromium = shutil.which("chromium")
+    if chromium and shutil.which("node") and os.path.isdir(os.path.join(ROOT, "tests", "clients", "node_modules")):
+        out = subprocess.run(["node", script, url + "/admin/", chromium], capture_output=True, text=True,
+                             timeout=120, cwd=os.path.join(ROOT, "tests", "clients"))
+        if out.returncode == 0:
+            times = [float(t) for t in out.stdout.split()]
+            line += f"; navigation to the collections list in headless Chromium: {fmt_range(times, 0)} ms (median, min–max of {len(times)})"
+        else:
+            line += f"; the browser timing failed: {out.stderr.strip()[:200]}"
+    proc.terminate()
+    proc.wait(timeout=30)
+    return line + "."
+
+
 def main():
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (scripts/bench.sh installs it)")
@@ -410,6 +444,7 @@ def main():
         groups = re.findall(r"write groups committed, by size: (.*)", f.read())
     scale_table = scale(tmp, create) if SCALE_SIZES and SCALE_SIZES != [0] else ""
     wide = wide_writes(tmp)
+    app_load = app_first_load(tmp)
     start_ms = start_time_ms(os.path.join(tmp, "start"))
     fsyncs = statistics.median(fsync_samples)
 
@@ -457,6 +492,7 @@ def main():
             + ".",
             f"- Write groups committed by the access-log-off server, by size: {groups[-1] if groups else 'not logged'}.",
             wide,
+            app_load,
         ]
     )
     table += "\n" + scale_table
