@@ -106,10 +106,12 @@ impl App {
     ) -> Response {
         let started = self.metrics.serving().then(Instant::now);
         let mut bypassed = false;
-        // Once per request: the router uses it, and metrics count a 503 or a 401 answered
-        // before routing under its route too.
-        let route = Route::parse(&req.path);
-        let route_index = route.as_ref().map(Route::index);
+        // At most once per request: here when metrics count it (a 503 or a 401 answered before
+        // routing counts under its route too), else by the dispatcher once it needs it, so
+        // the maintenance 503 without metrics parses no route at all.
+        let parsed = started.map(|_| Route::parse(&req.path));
+        let route_index = parsed.as_ref().and_then(|r| r.as_ref().map(Route::index));
+        let route = parsed;
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             self.dispatch(session, req, route, body, &mut bypassed)
         }));
@@ -145,12 +147,13 @@ impl App {
     }
 
     /// Orders the checks; see the module's documentation. Sets `bypassed` when the request got
-    /// past maintenance by its bypass secret (the access line says so).
+    /// past maintenance by its bypass secret (the access line says so). `route` is the path's
+    /// route when `handle` parsed it already (`None`: not parsed yet).
     fn dispatch(
         &self,
         session: &mut Session,
         req: &Request,
-        route: Option<Route>,
+        route: Option<Option<Route>>,
         body: &mut dyn BodySource,
         bypassed: &mut bool,
     ) -> Result<Response, ApiError> {
@@ -193,7 +196,9 @@ impl App {
         } else {
             auth::authenticate(req, &pairs, self.config.token.as_deref())?
         };
-        let route = route.ok_or_else(|| ApiError::RouteNotFound(req.path.clone()))?;
+        let route = route
+            .unwrap_or_else(|| Route::parse(&req.path))
+            .ok_or_else(|| ApiError::RouteNotFound(req.path.clone()))?;
         let action = match route.clone().decide(method) {
             Decision::Do(action) => action,
             Decision::Options => {
