@@ -80,7 +80,13 @@ export function openEditor(options, note = '') {
 
   function addRow(name, present, value, fieldType) {
     const type = present ? typeOf(value) : typeOfField(fieldType);
-    const input = h('textarea', { rows: type === 'json' ? 3 : 1, spellcheck: 'false', value: present ? display(value, type) : '' });
+    // A field the item lacks says so; left empty, nothing is sent for it.
+    const input = h('textarea', {
+      rows: type === 'json' ? 3 : 1,
+      spellcheck: 'false',
+      value: present ? display(value, type) : '',
+      placeholder: present ? '' : 'not set',
+    });
     const select = h('select', { 'aria-label': `Type of ${name}` }, Object.entries(TYPES).map(([key, label]) => h('option', { value: key }, label)));
     const sync = () => {
       input.disabled = select.value === 'null';

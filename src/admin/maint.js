@@ -5,7 +5,7 @@
 import { api, session, setGate } from './api.js';
 import { $, h, timeEl } from './dom.js';
 
-const QUIET_CHECK_MS = 30_000;
+const QUIET_CHECK_MS = 10_000;
 let mode = 'off'; // what the App acts on: 'off', 'read_only' or 'on' (the notice shows)
 let info = {};
 let waiters = [];

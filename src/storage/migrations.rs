@@ -111,7 +111,7 @@ const MIGRATIONS: &[Migration] = &[
 ",
     ),
     // 5: every top-level field is recorded, whatever its value, so a collection's fields can
-    // be bounded (`schema::MAX_FIELDS`); `decided = 0` marks a field seen only as an object or
+    // be bounded (`schema::MAX_COLLECTION_FIELDS`); `decided = 0` marks a field seen only as an object or
     // array, which gets its automatic index when a scalar value first comes.
     Migration::Sql(
         "

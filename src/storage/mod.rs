@@ -35,7 +35,7 @@ mod writer;
 
 pub use drain::{drain, DrainError, DrainReport};
 pub use error::{Result, StorageError};
-pub use schema::{MAX_AUTO_INDEXES, MAX_FIELDS};
+pub use schema::{MAX_AUTO_INDEXES, MAX_COLLECTION_FIELDS};
 pub use writer::Writer;
 
 use writer::WriteState;

@@ -25,7 +25,7 @@ pub const MAX_AUTO_INDEXES: usize = 64;
 /// At most this many fields (besides `id`) in one collection, counting every top-level key its
 /// items ever held, as PostgreSQL bounds a table's columns (1,600). A write that would pass it
 /// is refused whole (`StorageError::TooManyFields`).
-pub const MAX_FIELDS: usize = 2_000;
+pub const MAX_COLLECTION_FIELDS: usize = 2_000;
 
 /// `'name'` when `name` is safe as an SQL string literal and a JSON path key: ASCII letters,
 /// digits, `_` and `-`, starting with a letter, at most 64 characters (collection and field
@@ -83,7 +83,7 @@ pub type Brought<'a> = std::collections::BTreeMap<&'a str, bool>;
 /// each scalar one while the collection has fewer than `MAX_AUTO_INDEXES` indexed fields. A
 /// field seen only as an object or array so far is recorded undecided (`decided = 0`) and is
 /// indexed the same way when a scalar value first comes. Fails with `TooManyFields`, having
-/// written nothing, when the collection would hold more than `MAX_FIELDS` fields. Returns the
+/// written nothing, when the collection would hold more than `MAX_COLLECTION_FIELDS` fields. Returns the
 /// names of the indexes made.
 ///
 /// Cost: one key lookup per field, and when some are new, two counts and one insert each:
@@ -115,10 +115,10 @@ pub fn note_fields(
         let held: i64 = conn
             .prepare_cached("SELECT count(*) FROM directus_fields WHERE collection = ?1")?
             .query_row([collection], |r| r.get(0))?;
-        if held as usize + new.len() > MAX_FIELDS {
+        if held as usize + new.len() > MAX_COLLECTION_FIELDS {
             return Err(StorageError::TooManyFields {
                 collection: collection.to_string(),
-                limit: MAX_FIELDS,
+                limit: MAX_COLLECTION_FIELDS,
             });
         }
     }
