@@ -23,10 +23,11 @@ impl Call<'_> {
     }
 
     /// Runs `work` as one atomic write, behind the maintenance gate, and returns once it is
-    /// durable (`group`).
-    pub fn write<T>(
+    /// durable (`group`). The work may run on another worker's thread (the group's leader), so
+    /// it owns what it uses.
+    pub fn write<T: Send + 'static>(
         &mut self,
-        work: impl FnOnce(&Writer) -> Result<T, ApiError>,
+        work: impl FnOnce(&Writer) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         self.session.write(self.app, work)
     }

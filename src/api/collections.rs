@@ -48,7 +48,8 @@ pub fn read(call: &mut Call, name: &str) -> Result<Response, ApiError> {
 pub fn create(call: &mut Call, body_bytes: Option<Vec<u8>>) -> Result<Response, ApiError> {
     let name = body::new_collection(body::json(body_bytes)?)?;
     let now = crate::rfc3339::format(std::time::SystemTime::now());
-    if !call.write(|w| Ok(w.create_collection(&name, &now)?))? {
+    let owned = name.clone();
+    if !call.write(move |w| Ok(w.create_collection(&owned, &now)?))? {
         return Err(ApiError::InvalidPayload(format!(
             "Collection \"{name}\" already exists."
         )));
@@ -58,7 +59,8 @@ pub fn create(call: &mut Call, body_bytes: Option<Vec<u8>>) -> Result<Response, 
 
 /// `DELETE /collections/:name`.
 pub fn delete(call: &mut Call, name: &str) -> Result<Response, ApiError> {
-    if !is_collection_name(name) || !call.write(|w| Ok(w.delete_collection(name)?))? {
+    let owned = name.to_string();
+    if !is_collection_name(name) || !call.write(move |w| Ok(w.delete_collection(&owned)?))? {
         return Err(ApiError::Forbidden);
     }
     Ok(Response::empty(204))

@@ -74,11 +74,12 @@ pub fn update(
             "\"id\" is the primary key; it is always indexed.".into(),
         ));
     }
-    let known = call.write(|w| {
-        if !w.collection_exists(collection)? {
+    let (owned, field) = (collection.to_string(), name.to_string());
+    let known = call.write(move |w| {
+        if !w.collection_exists(&owned)? {
             return Err(ApiError::Forbidden);
         }
-        Ok(w.set_indexed(collection, name, indexed)?)
+        Ok(w.set_indexed(&owned, &field, indexed)?)
     })?;
     if !known {
         return Err(ApiError::Forbidden);

@@ -1,18 +1,21 @@
 //! Group commit: the process's writes share one connection and, when they arrive together, one
 //! transaction and one fsync.
 //!
-//! A write that finds no group in progress leads the next one: it takes the write lock
-//! (`BEGIN IMMEDIATE`), runs the maintenance gate once for the group, runs its own work as a
-//! savepoint, lets the writes that arrived meanwhile run theirs (each on its own thread, one at a
-//! time, each its own savepoint), and commits once for all of them. A write that arrives while a
-//! group commits waits for that commit and then forms the next group with the others that
-//! waited: that is where groups come from, so a lone writer never waits for company. No write is
-//! answered before the commit that holds it is durable; a write whose own work fails is undone
-//! alone and answered at once; a commit that fails fails every write in it.
+//! A write is data: its work (a closure that owns what it needs) goes into a queue. A write
+//! that finds no group in progress leads the next one: it takes the write lock
+//! (`BEGIN IMMEDIATE`), runs the maintenance gate once for the group, takes the queue's writes
+//! (its own first) and runs each as a savepoint on its own thread, one after the other, taking
+//! the writes that arrive meanwhile too, and commits once for all of them. No other thread
+//! touches the connection while the lock is held, so a group costs one wake-up per member (its
+//! answer) and none in between. A write that arrives while a group commits waits in the queue;
+//! the leader hands the next group to the oldest of them before it answers its own, so a lone
+//! writer never waits for company. No write is answered before the commit that holds it is
+//! durable; a write whose own work fails is undone alone and answered at once; a commit that
+//! fails fails every write in it.
 //!
 //! Bounds: a group takes at most `MAX_MEMBERS` writes and `MAX_BYTES` of request bodies (read
-//! and parsed before a write asks to join, so no client I/O happens inside a group). A write
-//! waits at most `WRITE_DEADLINE` in all for a group and the database's lock; while a leader is
+//! and parsed before a write is queued, so no client I/O happens inside a group). A write waits
+//! at most `WRITE_DEADLINE` in the queue for a group and the database's lock; while a leader is
 //! stalled on another process's lock, at most `max_waiting` writers wait and the rest answer 503
 //! at once, so reads and `/server/ping` always find a free worker.
 
@@ -27,7 +30,7 @@ use crate::storage::{Storage, StorageError, Writer};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// How long a write may wait, in all, for its group and for the database's lock (another
@@ -42,11 +45,10 @@ pub const MAX_MEMBERS: usize = 64;
 /// The most request-body bytes one group holds (a write bigger than this leads its own).
 pub const MAX_BYTES: usize = 8 << 20;
 
-/// The process's writes: the one writer connection and the group in progress.
+/// The process's writes: the one writer connection and the queue of writes.
 pub struct Groups {
     state: Mutex<State>,
-    changed: Condvar,
-    /// The writer connection; held by whichever write is running its work (or committing).
+    /// The writer connection; only the leader of the group in progress uses it.
     writer: Mutex<Option<Opened>>,
     max_waiting: usize,
     /// The maintenance gate every group passes once it holds the write lock.
@@ -57,48 +59,57 @@ pub struct Groups {
 }
 
 struct State {
-    phase: Phase,
-    /// Writers waiting for a group, oldest first: their ticket and body size. A group takes
-    /// the ones that fit when it opens, so they need not be scheduled in time to join it.
-    queue: VecDeque<(u64, usize)>,
+    /// A group is in progress (or handed to the oldest queued write): new writes queue.
+    leading: bool,
+    /// When the leader began to wait for the write lock, until it has it.
+    starting: Option<Instant>,
+    /// The queued write handed the next group, until it starts to lead it.
+    next_leader: Option<u64>,
+    /// Writes waiting for a leader to take them, oldest first. Not empty only while `leading`.
+    queue: VecDeque<Queued>,
     /// The last ticket handed out.
     tickets: u64,
-    /// Waiting writers with a ticket up to this one were enrolled in the open group.
-    enrolled_through: u64,
 }
 
-enum Phase {
-    /// No group: the next write leads one.
-    Idle,
-    /// The leader is taking the write lock.
-    Starting { since: Instant },
-    /// The transaction is open and takes members.
-    Open(Members),
-    /// The leader is committing; later writes wait for the next group.
-    Committing,
-}
-
-struct Members {
-    /// Writes in the group, the leader included.
-    count: usize,
-    /// Of those, the ones still running their work.
-    running: usize,
-    /// Of those, the ones whose work failed (undone alone).
-    failed: usize,
+/// A write in the queue.
+struct Queued {
+    ticket: u64,
     bytes: usize,
-    /// The flag was up at the group's gate and the leader passed by its bypass secret: every
-    /// member passes the gate on its own (fresh check, its own secret) or is refused.
-    gated: bool,
-    /// Set once the group's commit is over: `Ok` when it is durable.
-    outcome: Arc<Outcome>,
+    job: Box<dyn Job>,
 }
 
-type Outcome = OnceLock<Result<(), String>>;
+/// A write as the leader sees it, whatever its result type.
+trait Job: Send {
+    /// The digest of the bypass secret its request presented.
+    fn bypass(&self) -> Option<Digest>;
+    /// Runs its work as a savepoint of the open transaction, unless `refused` (the gate closed
+    /// it to this write); true when it succeeded.
+    fn run(&mut self, storage: &mut Option<Opened>, refused: Option<Notice>) -> bool;
+    /// Answers the writer: its own result, or the commit's error when its group failed.
+    fn answer(self: Box<Self>, committed: Result<(), &str>);
+    /// Wakes the writer to lead the next group.
+    fn lead(&self);
+}
 
-enum Role {
-    Leader,
-    /// In the open group: its outcome, and whether the flag was up at its gate.
-    Member(Arc<Outcome>, bool),
+/// Where a writer waits for its answer.
+struct Slot<T> {
+    answer: Mutex<Answer<T>>,
+    ready: Condvar,
+}
+
+enum Answer<T> {
+    Waiting,
+    /// Lead the next group (the write is still in the queue).
+    Lead,
+    Done(Result<T, ApiError>),
+}
+
+/// One write: its work until it runs, then its result until the commit.
+struct Write<T, F> {
+    work: Option<F>,
+    result: Option<Result<T, ApiError>>,
+    bypass: Option<Digest>,
+    slot: Arc<Slot<T>>,
 }
 
 impl Groups {
@@ -109,12 +120,12 @@ impl Groups {
             metrics,
             db,
             state: Mutex::new(State {
-                phase: Phase::Idle,
+                leading: false,
+                starting: None,
+                next_leader: None,
                 queue: VecDeque::new(),
                 tickets: 0,
-                enrolled_through: 0,
             }),
-            changed: Condvar::new(),
             writer: Mutex::new(None),
             max_waiting: (workers / 2).saturating_sub(1),
         }
@@ -122,43 +133,80 @@ impl Groups {
 
     /// Runs `work` as one atomic part of a write transaction, behind the maintenance gate, and
     /// returns once that transaction is durable. `bypass` is the digest of the secret the
-    /// request presented, `bytes` the size of its body.
-    pub fn write<T>(
+    /// request presented, `bytes` the size of its body. The work runs on whichever thread
+    /// leads the group, so it owns what it uses.
+    pub fn write<T, F>(
         &self,
         notices: &mut NoticeCache,
         bypass: Option<&Digest>,
         bytes: usize,
-        work: impl FnOnce(&Writer) -> Result<T, ApiError>,
-    ) -> Result<T, ApiError> {
+        work: F,
+    ) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Writer) -> Result<T, ApiError> + Send + 'static,
+    {
         let deadline = Instant::now() + WRITE_DEADLINE;
-        match self.join(bytes, deadline) {
-            None => {
+        let slot = Arc::new(Slot {
+            answer: Mutex::new(Answer::Waiting),
+            ready: Condvar::new(),
+        });
+        let job = Box::new(Write {
+            work: Some(work),
+            result: None,
+            bypass: bypass.copied(),
+            slot: slot.clone(),
+        });
+        let ticket = {
+            let mut state = self.state();
+            let stalled = state
+                .starting
+                .is_some_and(|since| since.elapsed() >= STALLED_AFTER);
+            if stalled && state.queue.len() > self.max_waiting {
+                drop(state);
                 self.metrics.write(WriteOutcome::Busy, 1);
-                Err(self.gate.busy(notices, "no turn to write"))
+                return Err(self.gate.busy(notices, "no turn to write"));
             }
-            Some(Role::Leader) => self.lead(notices, bypass, bytes, deadline, work),
-            Some(Role::Member(outcome, gated)) => {
-                // In a group whose leader passed by the bypass, each member decides for
-                // itself, with its own digest, against the flag as it is now.
-                let refused = match gated {
-                    false => None,
-                    true => match self.gate.decide(notices, Intent::Write, bypass) {
-                        Decision::Open | Decision::Bypassed => None,
-                        Decision::Closed(notice) => Some(notice),
-                    },
-                };
-                self.follow(&outcome, refused, work)
+            state.tickets += 1;
+            let ticket = state.tickets;
+            state.queue.push_back(Queued { ticket, bytes, job });
+            if !state.leading {
+                state.leading = true;
+                state.next_leader = Some(ticket);
+                drop(state);
+                slot.set(Answer::Lead);
+            }
+            ticket
+        };
+        // The slot's lock is never held while taking the state's (a leader handing over holds
+        // the state's and sets a slot).
+        loop {
+            let answer = slot.take(Some(remaining(deadline).min(RECHECK)));
+            match answer {
+                Some(Answer::Done(result)) => return result,
+                Some(Answer::Lead) => self.lead(ticket, notices, bypass, deadline)?,
+                Some(Answer::Waiting) | None => {
+                    if !remaining(deadline).is_zero() && !self.stalled_and_crowded() {
+                        continue;
+                    }
+                    if let Some(refused) = self.withdraw(ticket, notices) {
+                        return Err(refused);
+                    }
+                    // Already taken by a leader: its answer comes after the commit.
+                    loop {
+                        if let Some(Answer::Done(result)) = slot.take(None) {
+                            return result;
+                        }
+                    }
+                }
             }
         }
     }
 
-    /// How many writes the open group holds (0 when none is open).
+    /// How many writes wait in the queue for a leader to take them.
     #[cfg(test)]
-    pub(super) fn open_count(&self) -> usize {
-        match &self.state().phase {
-            Phase::Open(m) => m.count,
-            _ => 0,
-        }
+    pub(super) fn queued(&self) -> usize {
+        self.state().queue.len()
     }
 
     /// Closes the writer connection (the next write opens it again), unless a write still
@@ -181,117 +229,113 @@ impl Groups {
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits until this write can lead a group or join the open one; `None` when that did not
-    /// happen by `deadline`, or at once when the leader is stalled and enough writers wait.
-    fn join(&self, bytes: usize, deadline: Instant) -> Option<Role> {
-        let mut state = self.state();
-        if let Some(role) = state.enter(bytes) {
-            return Some(role);
-        }
-        state.tickets += 1;
-        let ticket = state.tickets;
-        state.queue.push_back((ticket, bytes));
-        loop {
-            if ticket <= state.enrolled_through {
-                // Taken into the open group when it opened (`open_group`).
-                if let Phase::Open(m) = &state.phase {
-                    return Some(Role::Member(m.outcome.clone(), m.gated));
-                }
-            }
-            if state.has_room(bytes) {
-                state.queue.retain(|(t, _)| *t != ticket);
-                return state.enter(bytes);
-            }
-            let stalled = matches!(state.phase,
-                Phase::Starting { since } if since.elapsed() >= STALLED_AFTER);
-            let left = remaining(deadline);
-            if (stalled && state.queue.len() > self.max_waiting) || left.is_zero() {
-                state.queue.retain(|(t, _)| *t != ticket);
-                return None;
-            }
-            state = self
-                .changed
-                .wait_timeout(state, left.min(RECHECK))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+    /// True when the leader has waited for the lock a while and more writers wait than may.
+    fn stalled_and_crowded(&self) -> bool {
+        let state = self.state();
+        state
+            .starting
+            .is_some_and(|since| since.elapsed() >= STALLED_AFTER)
+            && state.queue.len() > self.max_waiting
     }
 
-    /// Opens the group (its transaction has begun): the leader and the waiting writers that
-    /// fit, oldest first.
-    fn open_group(&self, bytes: usize, gated: bool) -> Arc<Outcome> {
-        let outcome = Arc::new(Outcome::new());
-        let mut m = Members {
-            count: 1,
-            running: 1,
-            failed: 0,
-            bytes,
-            gated,
-            outcome: outcome.clone(),
-        };
+    /// Takes a write out of the queue before any leader took it: its 503. `None` when a leader
+    /// has it already.
+    fn withdraw(&self, ticket: u64, notices: &mut NoticeCache) -> Option<ApiError> {
         let mut state = self.state();
-        while let Some(&(ticket, size)) = state.queue.front() {
-            if m.count >= MAX_MEMBERS || m.bytes + size > MAX_BYTES {
-                break;
-            }
-            state.queue.pop_front();
-            state.enrolled_through = ticket;
-            m.count += 1;
-            m.running += 1;
-            m.bytes += size;
+        let at = state.queue.iter().position(|q| q.ticket == ticket)?;
+        let withdrawn = state.queue.remove(at);
+        // It may have been handed the next group meanwhile: pass that on.
+        if state.next_leader == Some(ticket) {
+            state.hand_over();
         }
-        state.phase = Phase::Open(m);
         drop(state);
-        self.changed.notify_all();
-        outcome
+        drop(withdrawn);
+        self.metrics.write(WriteOutcome::Busy, 1);
+        Some(self.gate.busy(notices, "no turn to write"))
     }
 
-    /// Leads a group: lock, gate, own work, the members' work, one commit.
-    fn lead<T>(
+    /// Leads a group (this write, `ticket`, is the oldest in the queue): lock, gate, the
+    /// queue's writes as they come, one commit, then the next group to the oldest waiting write
+    /// and every answer. `Err` when the group could not open: this write's answer.
+    fn lead(
         &self,
+        ticket: u64,
         notices: &mut NoticeCache,
         bypass: Option<&Digest>,
-        bytes: usize,
         deadline: Instant,
-        work: impl FnOnce(&Writer) -> Result<T, ApiError>,
-    ) -> Result<T, ApiError> {
+    ) -> Result<(), ApiError> {
+        {
+            let mut state = self.state();
+            state.next_leader = None;
+            state.starting = Some(Instant::now());
+        }
+        // Whatever happens from here, the next group gets a leader.
+        let _handing = Handing(self);
         let mut writer = self.writer();
         let began = Instant::now();
         let gated = match self.open_transaction(notices, bypass, &mut writer, deadline) {
             Ok(gated) => gated,
             Err(e) => {
                 drop(writer);
-                self.set_phase(Phase::Idle);
+                let mut state = self.state();
+                state.starting = None;
+                let mine = state.queue.iter().position(|q| q.ticket == ticket);
+                let mine = mine.and_then(|at| state.queue.remove(at));
+                drop(state);
+                drop(mine);
                 return Err(e);
             }
         };
-        let outcome = self.open_group(bytes, gated);
-        let mine = run_part(&mut writer, work);
-        drop(writer);
-        if mine.is_err() {
-            self.metrics.write(WriteOutcome::Undone, 1);
-        }
+        self.state().starting = None;
 
-        // Wait for the members that joined to run their work (the leader stays counted as
-        // running); then nobody else may join.
-        let mut state = self.state();
-        let (count, failed) = loop {
-            if let Phase::Open(m) = &mut state.phase {
-                if m.running == 1 {
-                    break (m.count, m.failed + usize::from(mine.is_err()));
+        let (mut count, mut failed) = (0, 0);
+        let mut done: Vec<Box<dyn Job>> = Vec::new();
+        let mut bytes = 0;
+        loop {
+            let taken = self.state().take(&mut count, &mut bytes);
+            if taken.is_empty() {
+                break;
+            }
+            for mut job in taken {
+                // In a group whose leader passed by the bypass, each write decides for itself,
+                // with its own digest, against the flag as it is now.
+                let refused = match gated {
+                    false => None,
+                    true => match self
+                        .gate
+                        .decide(notices, Intent::Write, job.bypass().as_ref())
+                    {
+                        Decision::Open | Decision::Bypassed => None,
+                        Decision::Closed(notice) => {
+                            log::info!(
+                                "write refused: maintenance is on and it has no bypass secret"
+                            );
+                            self.metrics.write(WriteOutcome::Gate, 1);
+                            Some(notice)
+                        }
+                    },
+                };
+                let gate_closed = refused.is_some();
+                if job.run(&mut writer, refused) {
+                    done.push(job);
+                } else {
+                    if !gate_closed {
+                        self.metrics.write(WriteOutcome::Undone, 1);
+                    }
+                    failed += 1;
+                    // Undone already: nothing of it waits for the commit.
+                    job.answer(Ok(()));
                 }
             }
-            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
-        };
-        state.phase = Phase::Committing;
-        drop(state);
+        }
 
-        let committed = match self.writer().as_mut() {
+        let committed = match writer.as_mut() {
             Some(open) => open.storage.commit(),
             None => Err(StorageError::TransactionLost),
         };
-        let result = committed.as_ref().map(|_| ()).map_err(|e| e.to_string());
-        match &result {
+        drop(writer);
+        let committed = committed.map_err(|e| e.to_string());
+        match &committed {
             Ok(()) => {
                 log::debug!("group commit: {count} writes, {failed} of them undone alone");
                 self.metrics.group(count, began.elapsed());
@@ -303,13 +347,11 @@ impl Groups {
                     .write(WriteOutcome::CommitFailed, count - failed);
             }
         }
-        // Set before the phase moves on, so that no member can miss it.
-        let _ = outcome.set(result);
-        self.set_phase(Phase::Idle);
-        match committed {
-            Ok(()) => mine,
-            Err(e) => Err(e.into()),
+        drop(_handing);
+        for job in done {
+            job.answer(committed.as_ref().map(|_| ()).map_err(String::as_str));
         }
+        Ok(())
     }
 
     /// Opens the group's transaction on the writer connection, behind the maintenance gate;
@@ -344,82 +386,129 @@ impl Groups {
         self.metrics.write(WriteOutcome::Gate, 1);
         Err(ApiError::Maintenance(notice))
     }
-
-    /// Runs a member's work in the open group (unless `gate` closed it to this write), then
-    /// waits for the group's commit.
-    fn follow<T>(
-        &self,
-        outcome: &Outcome,
-        gate: Option<Notice>,
-        work: impl FnOnce(&Writer) -> Result<T, ApiError>,
-    ) -> Result<T, ApiError> {
-        let mine = match gate {
-            Some(notice) => {
-                log::info!("write refused: maintenance is on and it has no bypass secret");
-                self.metrics.write(WriteOutcome::Gate, 1);
-                Err(ApiError::Maintenance(notice))
-            }
-            None => {
-                let mine = run_part(&mut self.writer(), work);
-                if mine.is_err() {
-                    self.metrics.write(WriteOutcome::Undone, 1);
-                }
-                mine
-            }
-        };
-        let mut state = self.state();
-        if let Phase::Open(m) = &mut state.phase {
-            m.running -= 1;
-            m.failed += usize::from(mine.is_err());
-        }
-        self.changed.notify_all();
-        // A failed write is undone already: nothing of it waits for the commit.
-        let value = mine?;
-        loop {
-            match outcome.get() {
-                Some(Ok(())) => return Ok(value),
-                Some(Err(e)) => {
-                    return Err(ApiError::Internal(format!(
-                        "the write's group failed to commit: {e}"
-                    )))
-                }
-                None => state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner()),
-            }
-        }
-    }
-
-    fn set_phase(&self, phase: Phase) {
-        self.state().phase = phase;
-        self.changed.notify_all();
-    }
 }
 
 impl State {
-    /// True when a write of `bytes` can lead a group (there is none) or join the open one.
-    fn has_room(&self, bytes: usize) -> bool {
-        match &self.phase {
-            Phase::Idle => true,
-            Phase::Open(m) => m.count < MAX_MEMBERS && m.bytes + bytes <= MAX_BYTES,
-            Phase::Starting { .. } | Phase::Committing => false,
+    /// The writes the open group takes now, oldest first, within its bounds (`count` writes
+    /// and `bytes` taken so far; a write bigger than `MAX_BYTES` goes alone).
+    fn take(&mut self, count: &mut usize, bytes: &mut usize) -> Vec<Box<dyn Job>> {
+        let mut taken = Vec::new();
+        while let Some(next) = self.queue.front() {
+            let fits = *count == 0 || *bytes + next.bytes <= MAX_BYTES;
+            if *count >= MAX_MEMBERS || !fits {
+                break;
+            }
+            let next = self.queue.pop_front().expect("the queue has a front");
+            *count += 1;
+            *bytes += next.bytes;
+            taken.push(next.job);
         }
+        taken
     }
 
-    /// Leads a group when there is none, or joins the open one when it has room.
-    fn enter(&mut self, bytes: usize) -> Option<Role> {
-        match &mut self.phase {
-            Phase::Idle => {
-                self.phase = Phase::Starting {
-                    since: Instant::now(),
-                };
-                Some(Role::Leader)
+    /// The group is over (or never opened): the oldest queued write leads the next one.
+    fn hand_over(&mut self) {
+        self.starting = None;
+        match self.queue.front() {
+            Some(next) => {
+                self.next_leader = Some(next.ticket);
+                next.job.lead();
             }
-            Phase::Open(m) if m.count < MAX_MEMBERS && m.bytes + bytes <= MAX_BYTES => {
-                m.count += 1;
-                m.running += 1;
-                m.bytes += bytes;
-                Some(Role::Member(m.outcome.clone(), m.gated))
+            None => {
+                self.next_leader = None;
+                self.leading = false;
             }
-            Phase::Open(_) | Phase::Starting { .. } | Phase::Committing => None,
+        }
+    }
+}
+
+/// Hands the next group over when dropped: when the group is over, and when its leader
+/// unwinds from a panic (else no write would ever lead again).
+struct Handing<'g>(&'g Groups);
+
+impl Drop for Handing<'_> {
+    fn drop(&mut self) {
+        self.0.state().hand_over();
+    }
+}
+
+impl<T> Slot<T> {
+    fn answer(&self) -> MutexGuard<'_, Answer<T>> {
+        self.answer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set(&self, answer: Answer<T>) {
+        *self.answer() = answer;
+        self.ready.notify_one();
+    }
+
+    /// The answer, once there is one (waiting at most `timeout`, or for as long as it takes);
+    /// the slot is left waiting for the next.
+    fn take(&self, timeout: Option<Duration>) -> Option<Answer<T>> {
+        let mut answer = self.answer();
+        if matches!(*answer, Answer::Waiting) {
+            answer = match timeout {
+                Some(t) => {
+                    self.ready
+                        .wait_timeout(answer, t)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+                None => self.ready.wait(answer).unwrap_or_else(|e| e.into_inner()),
+            };
+        }
+        match std::mem::replace(&mut *answer, Answer::Waiting) {
+            Answer::Waiting => None,
+            got => Some(got),
+        }
+    }
+}
+
+impl<T, F> Job for Write<T, F>
+where
+    T: Send,
+    F: FnOnce(&Writer) -> Result<T, ApiError> + Send,
+{
+    fn bypass(&self) -> Option<Digest> {
+        self.bypass
+    }
+
+    fn run(&mut self, writer: &mut Option<Opened>, refused: Option<Notice>) -> bool {
+        let result = match (refused, self.work.take()) {
+            (Some(notice), _) => Err(ApiError::Maintenance(notice)),
+            (None, Some(work)) => run_part(writer, work),
+            (None, None) => Err(ApiError::Internal("a write ran twice".into())),
+        };
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn answer(mut self: Box<Self>, committed: Result<(), &str>) {
+        let result = match (self.result.take(), committed) {
+            (Some(Ok(_)), Err(e)) => Err(ApiError::Internal(format!(
+                "the write's group failed to commit: {e}"
+            ))),
+            (Some(result), _) => result,
+            (None, _) => Err(ApiError::Internal("the write was never run".into())),
+        };
+        self.slot.set(Answer::Done(result));
+    }
+
+    fn lead(&self) {
+        self.slot.set(Answer::Lead);
+    }
+}
+
+impl<T, F> Drop for Write<T, F> {
+    /// A write dropped unanswered (its leader panicked) still gets an answer.
+    fn drop(&mut self) {
+        let mut answer = self.slot.answer();
+        if !matches!(*answer, Answer::Done(_)) {
+            *answer = Answer::Done(Err(ApiError::Internal(
+                "the write's group ended without it".into(),
+            )));
+            self.slot.ready.notify_one();
         }
     }
 }
@@ -466,22 +555,7 @@ fn remaining(deadline: Instant) -> Duration {
 mod tests {
     use super::*;
 
-    fn soon(ms: u64) -> Instant {
-        Instant::now() + Duration::from_millis(ms)
-    }
-
-    fn open(groups: &Groups, count: usize, bytes: usize) {
-        groups.set_phase(Phase::Open(Members {
-            count,
-            running: count,
-            failed: 0,
-            bytes,
-            gated: false,
-            outcome: Arc::new(Outcome::new()),
-        }));
-    }
-
-    /// Groups with no real gate or database behind them (the tests here never write).
+    /// Groups with no real gate or database behind them (the tests here never commit).
     fn test_groups(workers: usize) -> Groups {
         let gate = Arc::new(Gate::new(
             PathBuf::from("/nonexistent/maintenance"),
@@ -492,81 +566,111 @@ mod tests {
         Groups::new(workers, gate, metrics, PathBuf::from("/nonexistent/db"))
     }
 
-    #[test]
-    fn the_first_writer_leads_and_the_next_waits_for_the_group_to_open() {
-        let groups = test_groups(4);
-        assert!(matches!(groups.join(10, soon(1000)), Some(Role::Leader)));
-        let started = Instant::now();
-        assert!(groups.join(10, soon(120)).is_none(), "two leaders at once");
-        assert!(started.elapsed() >= Duration::from_millis(120));
-        open(&groups, 1, 10);
-        assert!(matches!(groups.join(10, soon(0)), Some(Role::Member(..))));
-    }
-
-    #[test]
-    fn writers_waiting_when_a_group_opens_are_in_it() {
-        let groups = &test_groups(8);
-        assert!(matches!(groups.join(0, soon(0)), Some(Role::Leader)));
-        std::thread::scope(|s| {
-            let waiters: Vec<_> = (0..3)
-                .map(|_| s.spawn(move || groups.join(10, soon(5000))))
-                .collect();
-            while groups.state().queue.len() < 3 {
-                std::thread::yield_now();
-            }
-            groups.open_group(0, false);
-            // Enrolled before any of them ran again: the leader waits for all three.
-            match &groups.state().phase {
-                Phase::Open(m) => assert_eq!((m.count, m.running, m.bytes), (4, 4, 30)),
-                _ => panic!("the group is not open"),
-            }
-            for w in waiters {
-                assert!(matches!(w.join().unwrap(), Some(Role::Member(..))));
-            }
+    /// A queued write of `bytes` and the slot it is answered in.
+    fn queued(ticket: u64, bytes: usize) -> (Queued, Arc<Slot<()>>) {
+        let slot = Arc::new(Slot {
+            answer: Mutex::new(Answer::Waiting),
+            ready: Condvar::new(),
         });
-        assert!(groups.state().queue.is_empty());
+        let job = Box::new(Write {
+            work: Some(|_: &Writer| Ok(())),
+            result: None,
+            bypass: None,
+            slot: slot.clone(),
+        });
+        (Queued { ticket, bytes, job }, slot)
+    }
+
+    fn state(queue: Vec<Queued>) -> State {
+        State {
+            leading: true,
+            starting: None,
+            next_leader: None,
+            queue: queue.into(),
+            tickets: 0,
+        }
     }
 
     #[test]
-    fn a_full_group_takes_no_more_members() {
-        let groups = test_groups(4);
-        open(&groups, MAX_MEMBERS, 0);
-        assert!(groups.join(1, soon(60)).is_none(), "joined a full group");
-        open(&groups, 1, MAX_BYTES - 10);
-        assert!(
-            groups.join(11, soon(60)).is_none(),
-            "joined past the byte budget"
+    fn a_group_takes_the_oldest_writes_within_its_bounds() {
+        let mut s = state(
+            (0..MAX_MEMBERS as u64 + 3)
+                .map(|t| queued(t, 1).0)
+                .collect(),
         );
-        assert!(matches!(groups.join(10, soon(0)), Some(Role::Member(..))));
-        groups.set_phase(Phase::Committing);
+        let (mut count, mut bytes) = (0, 0);
+        assert_eq!(s.take(&mut count, &mut bytes).len(), MAX_MEMBERS);
         assert!(
-            groups.join(1, soon(60)).is_none(),
-            "joined a committing group"
+            s.take(&mut count, &mut bytes).is_empty(),
+            "past MAX_MEMBERS"
         );
-        groups.set_phase(Phase::Idle);
-        assert!(matches!(groups.join(1, soon(0)), Some(Role::Leader)));
+        assert_eq!(s.queue.front().map(|q| q.ticket), Some(MAX_MEMBERS as u64));
+
+        // A write bigger than the byte budget goes alone, and the budget counts every write.
+        let mut s = state(vec![
+            queued(1, MAX_BYTES + 1).0,
+            queued(2, 1).0,
+            queued(3, MAX_BYTES - 1).0,
+            queued(4, 2).0,
+        ]);
+        let (mut count, mut bytes) = (0, 0);
+        assert_eq!(s.take(&mut count, &mut bytes).len(), 1);
+        assert!(s.take(&mut count, &mut bytes).is_empty());
+        let (mut count, mut bytes) = (0, 0);
+        assert_eq!(
+            s.take(&mut count, &mut bytes).len(),
+            2,
+            "1 + (MAX_BYTES - 1) fit"
+        );
+        assert_eq!(s.queue.len(), 1);
+    }
+
+    #[test]
+    fn the_oldest_queued_write_leads_the_next_group() {
+        let (first, first_slot) = queued(7, 0);
+        let (second, second_slot) = queued(8, 0);
+        let mut s = state(vec![first, second]);
+        s.starting = Some(Instant::now());
+        s.hand_over();
+        assert!(matches!(*first_slot.answer(), Answer::Lead));
+        assert!(matches!(*second_slot.answer(), Answer::Waiting));
+        assert_eq!(
+            (s.leading, s.next_leader, s.starting),
+            (true, Some(7), None)
+        );
+        s.queue.clear();
+        s.hand_over();
+        assert_eq!((s.leading, s.next_leader), (false, None));
+    }
+
+    #[test]
+    fn a_write_dropped_unanswered_is_answered_with_an_error() {
+        let (q, slot) = queued(1, 0);
+        drop(q);
+        assert!(matches!(
+            *slot.answer(),
+            Answer::Done(Err(ApiError::Internal(_)))
+        ));
     }
 
     #[test]
     fn a_stalled_leader_turns_writers_away_beyond_the_bound() {
-        let groups = &test_groups(4); // at most one writer waits while stalled
-        assert!(matches!(groups.join(0, soon(0)), Some(Role::Leader)));
-        groups.set_phase(Phase::Starting {
-            since: Instant::now() - STALLED_AFTER,
-        });
-        std::thread::scope(|s| {
-            let late = soon(5000);
-            let waiters: Vec<_> = (0..3)
-                .map(|_| s.spawn(move || groups.join(0, late).is_some()))
-                .collect();
-            // The two writers beyond the bound give up at once; the third waits for the group.
-            while waiters.iter().filter(|w| w.is_finished()).count() < 2 {
-                std::thread::yield_now();
-            }
-            open(groups, 1, 0);
-            let got: Vec<bool> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
-            assert_eq!(got.iter().filter(|g| !**g).count(), 2, "{got:?}");
-        });
+        let groups = test_groups(4); // at most one writer waits while stalled
+        {
+            let mut s = groups.state();
+            s.leading = true;
+            s.starting = Some(Instant::now() - STALLED_AFTER);
+            s.queue.extend([queued(1, 0).0, queued(2, 0).0]);
+        }
+        let started = Instant::now();
+        let mut notices = NoticeCache::default();
+        let r = groups.write(&mut notices, None, 0, |_| Ok(()));
+        assert!(matches!(r, Err(ApiError::DatabaseBusy)), "{:?}", r.err());
+        assert!(
+            started.elapsed() < WRITE_DEADLINE,
+            "it waited for its deadline"
+        );
+        assert_eq!(groups.queued(), 2, "the refused write was queued");
     }
 
     #[test]

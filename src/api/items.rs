@@ -45,10 +45,12 @@ pub fn create(
     known(call, collection)?;
     let new = NewItems::parse(body::json(body_bytes)?)?;
     let query = call.query()?;
-    let created = call.write(|w| {
-        still_there(w, collection)?;
-        let ids = w.create_items(collection, &new.items)?;
-        Ok(w.read_by_ids(collection, &ids)?)
+    let owned = collection.to_string();
+    let items = new.items;
+    let created = call.write(move |w| {
+        still_there(w, &owned)?;
+        let ids = w.create_items(&owned, &items)?;
+        Ok(w.read_by_ids(&owned, &ids)?)
     })?;
     envelope::written(&created, new.many, &query.fields)
 }
@@ -63,10 +65,11 @@ pub fn update(
     let id = existing(call, collection, raw_id)?.id;
     let patch = body::patch(body::json(body_bytes)?, id)?;
     let query = call.query()?;
-    let updated = call.write(|w| {
-        still_there(w, collection)?;
-        w.update_items(collection, &[id], &patch)?;
-        Ok(w.read_by_ids(collection, &[id])?)
+    let owned = collection.to_string();
+    let updated = call.write(move |w| {
+        still_there(w, &owned)?;
+        w.update_items(&owned, &[id], &patch)?;
+        Ok(w.read_by_ids(&owned, &[id])?)
     })?;
     envelope::written(&updated, false, &query.fields)
 }
@@ -81,7 +84,9 @@ pub fn update_many(
     known(call, collection)?;
     let update = BatchUpdate::parse(body::json(body_bytes)?)?;
     let query = call.query()?;
-    let updated = call.write(|w| {
+    let owned = collection.to_string();
+    let updated = call.write(move |w| {
+        let collection = owned.as_str();
         still_there(w, collection)?;
         let ids = match &update {
             BatchUpdate::Each(patches) => {
@@ -104,9 +109,10 @@ pub fn update_many(
 /// `DELETE /items/:collection/:id`.
 pub fn delete(call: &mut Call, collection: &str, raw_id: &str) -> Result<Response, ApiError> {
     let id = existing(call, collection, raw_id)?.id;
-    call.write(|w| {
-        still_there(w, collection)?;
-        Ok(w.delete_items(collection, &[id])?)
+    let owned = collection.to_string();
+    call.write(move |w| {
+        still_there(w, &owned)?;
+        Ok(w.delete_items(&owned, &[id])?)
     })?;
     Ok(Response::empty(204))
 }
@@ -119,10 +125,11 @@ pub fn delete_many(
 ) -> Result<Response, ApiError> {
     known(call, collection)?;
     let selector = Selector::parse_delete(body::json(body_bytes)?)?;
-    call.write(|w| {
-        still_there(w, collection)?;
-        let ids = selected(w, collection, &selector)?;
-        Ok(w.delete_items(collection, &ids)?)
+    let owned = collection.to_string();
+    call.write(move |w| {
+        still_there(w, &owned)?;
+        let ids = selected(w, &owned, &selector)?;
+        Ok(w.delete_items(&owned, &ids)?)
     })?;
     Ok(Response::empty(204))
 }

@@ -59,10 +59,10 @@ impl Session {
 
     /// Runs `work` as one atomic write, behind the maintenance gate, and returns once it is
     /// durable (see `group`).
-    pub(super) fn write<T>(
+    pub(super) fn write<T: Send + 'static>(
         &mut self,
         app: &App,
-        work: impl FnOnce(&Writer) -> Result<T, ApiError>,
+        work: impl FnOnce(&Writer) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         app.groups.write(
             &mut self.notices,

@@ -350,20 +350,19 @@ fn one_group_decides_the_gate_for_each_write() {
         w.create_items("a", &[(Some(id), serde_json::Map::new())])?;
         Ok(())
     };
+    let (go, held) = std::sync::mpsc::channel::<()>();
+    let (running, started) = std::sync::mpsc::channel::<()>();
     let results: Vec<(i64, bool)> = std::thread::scope(|s| {
-        // The leader carries the secret and holds its work until four more writes joined.
+        // The leader carries the secret and holds its work until four more writes queued.
         let leader = s.spawn(|| {
             let mut notices = crate::maintenance::NoticeCache::default();
-            app.groups.write(&mut notices, Some(&good), 0, |w| {
-                while app.groups.open_count() < 5 {
-                    std::thread::yield_now();
-                }
+            app.groups.write(&mut notices, Some(&good), 0, move |w| {
+                running.send(()).unwrap();
+                held.recv().unwrap();
                 create(w, 100)
             })
         });
-        while app.groups.open_count() < 1 {
-            std::thread::yield_now();
-        }
+        started.recv().unwrap();
         let members: Vec<_> = [(101, true), (102, false), (103, true), (104, false)]
             .into_iter()
             .map(|(id, bypassed)| {
@@ -371,11 +370,17 @@ fn one_group_decides_the_gate_for_each_write() {
                 s.spawn(move || {
                     let mut notices = crate::maintenance::NoticeCache::default();
                     let bypass = bypassed.then_some(good);
-                    let r = app.groups.write(&mut notices, bypass, 0, |w| create(w, id));
+                    let r = app
+                        .groups
+                        .write(&mut notices, bypass, 0, move |w| create(w, id));
                     (id, r.is_ok())
                 })
             })
             .collect();
+        while app.groups.queued() < 4 {
+            std::thread::yield_now();
+        }
+        go.send(()).unwrap();
         let mut out = vec![(100, leader.join().unwrap().is_ok())];
         out.extend(members.into_iter().map(|m| m.join().unwrap()));
         out
