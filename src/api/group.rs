@@ -30,6 +30,7 @@ use crate::storage::{Storage, StorageError, Writer};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -56,6 +57,11 @@ pub struct Groups {
     metrics: Arc<Metrics>,
     /// The database the writer connection opens.
     db: PathBuf,
+    /// Writes waiting in the queue for a leader: while there are any, relief workers take
+    /// requests (`relief_wanted`), so the queue can grow while a group commits.
+    waiting: AtomicUsize,
+    relief: Mutex<()>,
+    relief_wanted: Condvar,
 }
 
 struct State {
@@ -128,7 +134,25 @@ impl Groups {
             }),
             writer: Mutex::new(None),
             max_waiting: (workers / 2).saturating_sub(1),
+            waiting: AtomicUsize::new(0),
+            relief: Mutex::new(()),
+            relief_wanted: Condvar::new(),
         }
+    }
+
+    /// True when writes wait in the queue now, or start to within `wait`: a relief worker
+    /// then takes requests, else it stays out of the way of the workers' reads.
+    pub fn relief_wanted(&self, wait: Duration) -> bool {
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            return true;
+        }
+        let guard = self.relief.lock().unwrap_or_else(|e| e.into_inner());
+        // Checked again under the lock: `Waiting::enter` notifies under it.
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            return true;
+        }
+        let _ = self.relief_wanted.wait_timeout(guard, wait);
+        self.waiting.load(Ordering::SeqCst) > 0
     }
 
     /// Runs `work` as one atomic part of a write transaction, behind the maintenance gate, and
@@ -157,7 +181,7 @@ impl Groups {
             bypass: bypass.copied(),
             slot: slot.clone(),
         });
-        let ticket = {
+        let (ticket, leads) = {
             let mut state = self.state();
             let stalled = state
                 .starting
@@ -170,14 +194,16 @@ impl Groups {
             state.tickets += 1;
             let ticket = state.tickets;
             state.queue.push_back(Queued { ticket, bytes, job });
-            if !state.leading {
+            let leads = !state.leading;
+            if leads {
                 state.leading = true;
                 state.next_leader = Some(ticket);
                 drop(state);
                 slot.set(Answer::Lead);
             }
-            ticket
+            (ticket, leads)
         };
+        let _waiting = (!leads).then(|| Waiting::enter(self));
         // The slot's lock is never held while taking the state's (a leader handing over holds
         // the state's and sets a slot).
         loop {
@@ -419,6 +445,25 @@ impl State {
                 self.leading = false;
             }
         }
+    }
+}
+
+/// A write counted among those waiting in the queue while it lives.
+struct Waiting<'g>(&'g Groups);
+
+impl Waiting<'_> {
+    fn enter(groups: &Groups) -> Waiting<'_> {
+        if groups.waiting.fetch_add(1, Ordering::SeqCst) == 0 {
+            let _guard = groups.relief.lock().unwrap_or_else(|e| e.into_inner());
+            groups.relief_wanted.notify_all();
+        }
+        Waiting(groups)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

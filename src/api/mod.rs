@@ -84,6 +84,12 @@ impl App {
         }
     }
 
+    /// True when writes wait for their group now, or start to within `wait` (see
+    /// `Groups::relief_wanted`): the HTTP layer's relief workers take requests only then.
+    pub fn relief_wanted(&self, wait: std::time::Duration) -> bool {
+        self.groups.relief_wanted(wait)
+    }
+
     /// Closes the writer connection once the workers have stopped (so that the exit's
     /// checkpoint is the last connection and removes the WAL), and logs the group sizes seen.
     pub fn close_writer(&self) {

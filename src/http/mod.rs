@@ -57,6 +57,14 @@ const LINGER: Duration = Duration::from_millis(200);
 const LINGER_MAX: Duration = Duration::from_secs(2);
 /// How long a worker waits for a request before it looks whether the server is stopping.
 const IDLE_POLL: Duration = Duration::from_millis(100);
+/// Relief workers per worker: threads that take requests only while writes wait for their
+/// group commit (`App::relief_wanted`). A write holds its worker until its commit is durable,
+/// so without them a group could never hold more writes than there are workers, and the
+/// workers would all sit out every fsync; with them reads still meet only the workers (more
+/// threads taking reads cost reads about a tenth here).
+const RELIEF_PER_WORKER: usize = 3;
+/// At most this many relief workers (a group holds at most 64 writes).
+const MAX_RELIEF: usize = 64;
 
 impl HttpServer {
     /// Starts `count` workers serving `app` on the listener; `fatal` hears of a dead accept loop.
@@ -90,8 +98,9 @@ impl HttpServer {
         };
         let ids = Arc::new(RequestIds::new());
         let lanes = Arc::new(Lanes::default());
-        let mut workers = Vec::with_capacity(count);
-        for i in 0..count {
+        let relief = (RELIEF_PER_WORKER * count).min(MAX_RELIEF);
+        let mut workers = Vec::with_capacity(count + relief + 1);
+        for i in 0..count + relief {
             let (server, app, stopping, ids, lanes, fatal) = (
                 Arc::downgrade(&server),
                 app.clone(),
@@ -109,9 +118,14 @@ impl HttpServer {
                 max_body,
                 linger,
                 fatal,
+                relief: i >= count,
+            };
+            let name = match i.checked_sub(count) {
+                None => format!("worker-{i}"),
+                Some(r) => format!("relief-{r}"),
             };
             let handle = std::thread::Builder::new()
-                .name(format!("worker-{i}"))
+                .name(name)
                 .spawn(move || worker.work())?;
             workers.push(handle);
         }
@@ -252,6 +266,8 @@ struct Worker {
     /// shared socket, else nothing: the queue is all there is).
     linger: Duration,
     fatal: Fatal,
+    /// A relief worker: it takes requests only while writes wait for their group.
+    relief: bool,
 }
 
 impl Worker {
@@ -267,6 +283,9 @@ impl Worker {
                     self.serve_lane(rq, &mut session);
                 }
                 return;
+            }
+            if self.relief && !stopping && !self.app.relief_wanted(IDLE_POLL) {
+                continue;
             }
             let Some(server) = self.server.upgrade() else {
                 return;

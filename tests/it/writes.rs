@@ -260,3 +260,59 @@ fn a_failed_commit_fails_every_write_in_its_group() {
     assert!(s.terminate().success());
     assert!(s.stderr().contains("writes failed to commit"));
 }
+
+/// A write holds its worker until its commit is durable; relief workers take the requests that
+/// come meanwhile, so a group can hold more writes than there are workers. Here 2 workers: a
+/// slow write (a trigger an operator could add) holds the write lock while six more writes
+/// arrive, and they commit together in the next group instead of two at a time.
+#[test]
+fn a_group_holds_more_writes_than_there_are_workers() {
+    let mut s = Server::start_logging("info,directus::api::group=debug", &["--workers", "2"]);
+    seed(&s, "a", "[]");
+    let conn = rusqlite::Connection::open(s.db()).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER slow AFTER INSERT ON directus_items
+         WHEN json_extract(new.data, '$.slow') = 1
+         BEGIN
+             SELECT count(*) FROM (WITH RECURSIVE c(x) AS (
+                 SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT x FROM c);
+         END;",
+    )
+    .unwrap();
+    let json = [("Content-Type", "application/json")];
+    std::thread::scope(|scope| {
+        let slow = scope.spawn(|| {
+            let mut c = Client::connect(s.addr);
+            c.send("POST", "/items/a", &json, Some(r#"{"slow":1}"#))
+                .status
+        });
+        // The slow write holds the lock once another connection cannot take it.
+        conn.busy_timeout(std::time::Duration::ZERO).unwrap();
+        while conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").is_ok() {
+            assert!(
+                !slow.is_finished(),
+                "the slow write ended before the others came"
+            );
+            std::thread::yield_now();
+        }
+        let others: Vec<_> = (0..6)
+            .map(|i| {
+                scope.spawn(move || {
+                    let mut c = Client::connect(s.addr);
+                    let body = json!({ "i": i }).to_string();
+                    c.send("POST", "/items/a", &json, Some(&body)).status
+                })
+            })
+            .collect();
+        for t in others {
+            assert_eq!(t.join().unwrap(), 200);
+        }
+        assert_eq!(slow.join().unwrap(), 200);
+    });
+    assert!(s.terminate().success());
+    let groups = groups_logged(&s.stderr());
+    assert!(
+        groups.iter().any(|&(n, _)| n > 2),
+        "no group held more writes than the 2 workers: {groups:?}"
+    );
+}
