@@ -120,6 +120,41 @@ const MIGRATIONS: &[Migration] = &[
         SELECT DISTINCT d.collection, je.key, 0, 0 FROM directus_items AS d, json_each(d.data) AS je;
 ",
     ),
+    // 6: inside an API write transaction the text index's changes wait in a table and reach
+    // the index in one statement before the commit (`writer::FLUSH_TEXT`): FTS5 writes a
+    // segment at every savepoint, and every request of a group commit is one. The transaction
+    // marks itself with a row in `directus_text_defer`, deleted before it commits, so every
+    // other writer (an operator's `sqlite3`) still updates the index at once.
+    Migration::Sql(
+        "
+    CREATE TABLE directus_text_defer (deferring INTEGER NOT NULL);
+    CREATE TABLE directus_text_pending (
+        seq INTEGER PRIMARY KEY,
+        rid INTEGER NOT NULL,
+        value TEXT NOT NULL,
+        removed INTEGER NOT NULL
+    );
+    DROP TRIGGER directus_strings_insert;
+    DROP TRIGGER directus_strings_delete;
+    CREATE TRIGGER directus_strings_insert AFTER INSERT ON directus_strings
+    WHEN NOT EXISTS (SELECT 1 FROM directus_text_defer) BEGIN
+        INSERT INTO directus_text (rowid, value) VALUES (new.rowid, new.value);
+    END;
+    CREATE TRIGGER directus_strings_insert_deferred AFTER INSERT ON directus_strings
+    WHEN EXISTS (SELECT 1 FROM directus_text_defer) BEGIN
+        INSERT INTO directus_text_pending (rid, value, removed) VALUES (new.rowid, new.value, 0);
+    END;
+    CREATE TRIGGER directus_strings_delete AFTER DELETE ON directus_strings
+    WHEN NOT EXISTS (SELECT 1 FROM directus_text_defer) BEGIN
+        INSERT INTO directus_text (directus_text, rowid, value)
+            VALUES ('delete', old.rowid, old.value);
+    END;
+    CREATE TRIGGER directus_strings_delete_deferred AFTER DELETE ON directus_strings
+    WHEN EXISTS (SELECT 1 FROM directus_text_defer) BEGIN
+        INSERT INTO directus_text_pending (rid, value, removed) VALUES (old.rowid, old.value, 1);
+    END;
+",
+    ),
 ];
 
 /// Statistics for the planner, of the items table and its indexes only: statistics of the

@@ -396,6 +396,56 @@ mod tests {
         assert!(storage.read_item("a", 9201).unwrap().is_none());
     }
 
+    /// Inside a write transaction the text index's changes wait (migration 6); a search in a
+    /// later part still sees the earlier parts' strings, a failed part's strings never reach
+    /// the index, and nothing waits once the transaction committed.
+    #[test]
+    fn the_text_index_follows_a_transaction_part_by_part() {
+        let (_dir, mut storage) = seeded();
+        let item = |t: &str| serde_json::json!({ "t": t }).as_object().unwrap().clone();
+        let search = |q: &str| {
+            let pairs = [("search".to_string(), q.to_string())];
+            crate::query::Query::from_pairs(&pairs).unwrap()
+        };
+        storage.begin(Duration::from_secs(1)).unwrap();
+        storage
+            .part(|w| w.create_items("a", &[(Some(9300), item("a zebra here"))]))
+            .unwrap();
+        let failed = storage.part(|w| {
+            w.create_items("a", &[(Some(9301), item("another zebra"))])?;
+            w.create_items("a", &[(Some(9300), item("duplicate"))])
+        });
+        assert!(failed.is_err());
+        let found = storage
+            .part(|w| w.ids_for_query("a", &search("zebra")))
+            .unwrap();
+        assert_eq!(found, [9300]);
+        storage
+            .part(|w| {
+                w.delete_items("a", &[9300])?;
+                w.create_items("a", &[(Some(9302), item("zebra again"))])
+            })
+            .unwrap();
+        storage.commit().unwrap();
+        let page = storage.read_items("a", &search("zebra"), 100).unwrap();
+        let ids: Vec<i64> = page.items.iter().map(|i| i.id).collect();
+        assert_eq!(ids, [9302]);
+        let waiting: i64 = storage
+            .conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM directus_text_pending) \
+                 + (SELECT count(*) FROM directus_text_defer)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(waiting, 0, "changes left waiting after the commit");
+        storage
+            .conn
+            .execute_batch("INSERT INTO directus_text (directus_text) VALUES ('integrity-check')")
+            .unwrap();
+    }
+
     /// The bundled SQLite is built as `.cargo/config.toml` says: without the options that put
     /// every connection's page cache and every allocation behind process-wide mutexes, and
     /// with STAT4 (the planner's choice of a field index for a selective range needs it).

@@ -36,6 +36,10 @@ impl Storage {
         self.conn.busy_timeout(BUSY_TIMEOUT)?;
         begun?;
         self.write = WriteState::default();
+        if let Err(e) = run_cached(&self.conn, DEFER_TEXT) {
+            self.rollback();
+            return Err(e.into());
+        }
         Ok(())
     }
 
@@ -79,6 +83,8 @@ impl Storage {
         if self.write.broken || self.conn.is_autocommit() {
             return Err(StorageError::TransactionLost);
         }
+        flush_text(&self.conn)?;
+        run_cached(&self.conn, "DELETE FROM directus_text_defer")?;
         if !self.write.analyze.take().is_empty() {
             // The whole table: the planner weighs a new index against the primary key's.
             self.conn.execute_batch(ANALYZE_ITEMS)?;
@@ -294,6 +300,9 @@ impl Writer<'_> {
 
     /// The ids a query selects, inside this transaction.
     pub fn ids_for_query(&self, collection: &str, query: &Query) -> Result<Vec<i64>> {
+        // A search or a substring filter reads the text index: it must hold this
+        // transaction's changes so far.
+        flush_text(self.conn)?;
         let mut select = Select::new(collection);
         select.where_clause(query);
         let sql = select.page_sql("d.id", query, -1);
@@ -360,6 +369,29 @@ impl Writer<'_> {
         }
         Ok(true)
     }
+}
+
+/// Marks the open transaction as the API's: the text index's changes wait in
+/// `directus_text_pending` (migration 6) until `flush_text`.
+const DEFER_TEXT: &str = "INSERT INTO directus_text_defer (deferring) VALUES (1)";
+
+/// Applies the text index's changes waiting in the open transaction, in order, in one
+/// statement (so FTS5 writes one segment for all of them).
+fn flush_text(conn: &Connection) -> rusqlite::Result<()> {
+    // Even with nothing to apply, the statement would open the index and write it at commit.
+    let pending = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM directus_text_pending)")?
+        .query_row([], |r| r.get::<_, bool>(0))?;
+    if !pending {
+        return Ok(());
+    }
+    run_cached(
+        conn,
+        "INSERT INTO directus_text (directus_text, rowid, value) \
+         SELECT CASE removed WHEN 1 THEN 'delete' END, rid, value \
+         FROM directus_text_pending ORDER BY seq",
+    )?;
+    run_cached(conn, "DELETE FROM directus_text_pending")
 }
 
 /// Runs a statement without parameters, prepared once per connection (`BEGIN`, `COMMIT`, ...

@@ -187,7 +187,19 @@ fn a_database_of_the_first_release_is_upgraded_in_place() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
+    // The text index holds the old items and the new one, and nothing waits to reach it.
+    assert_eq!(ids("search=alp"), vec![1]);
+    assert_eq!(ids("filter[title][_contains]=ew"), vec![6]);
+    let waiting: i64 = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM directus_text_pending) \
+             + (SELECT count(*) FROM directus_text_defer)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(waiting, 0);
     // Every top-level field is recorded (the bound on fields counts them), indexed or not.
     let mut stmt = conn
         .prepare("SELECT field, indexed FROM directus_fields ORDER BY field")
