@@ -202,7 +202,7 @@ fn parse_keys(value: &Value) -> Result<Vec<i64>, ApiError> {
 }
 
 /// The ids in first-seen order, each once.
-pub fn dedup(ids: Vec<i64>) -> Vec<i64> {
+fn dedup(ids: Vec<i64>) -> Vec<i64> {
     let mut seen = std::collections::HashSet::with_capacity(ids.len());
     ids.into_iter().filter(|id| seen.insert(*id)).collect()
 }

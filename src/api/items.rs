@@ -49,8 +49,7 @@ pub fn create(
     let items = new.items;
     let created = call.write(move |w| {
         still_there(w, &owned)?;
-        let ids = w.create_items(&owned, &items)?;
-        Ok(w.read_by_ids(&owned, &ids)?)
+        Ok(w.create_items(&owned, &items)?)
     })?;
     envelope::written(&created, new.many, &query.fields)
 }
@@ -68,8 +67,7 @@ pub fn update(
     let owned = collection.to_string();
     let updated = call.write(move |w| {
         still_there(w, &owned)?;
-        w.update_items(&owned, &[id], &patch)?;
-        Ok(w.read_by_ids(&owned, &[id])?)
+        Ok(w.update_items(&owned, &[id], &patch)?)
     })?;
     envelope::written(&updated, false, &query.fields)
 }
@@ -88,20 +86,18 @@ pub fn update_many(
     let updated = call.write(move |w| {
         let collection = owned.as_str();
         still_there(w, collection)?;
-        let ids = match &update {
+        let stored = match &update {
             BatchUpdate::Each(patches) => {
                 let each: Vec<(i64, &body::Fields)> =
                     patches.iter().map(|(id, p)| (*id, p)).collect();
-                w.update_each(collection, &each)?;
-                body::dedup(patches.iter().map(|(id, _)| *id).collect())
+                w.update_each(collection, &each)?
             }
             BatchUpdate::Selected(selector, patch) => {
                 let ids = selected(w, collection, selector)?;
-                w.update_items(collection, &ids, patch)?;
-                ids
+                w.update_items(collection, &ids, patch)?
             }
         };
-        Ok(w.read_by_ids(collection, &ids)?)
+        Ok(stored)
     })?;
     envelope::written(&updated, true, &query.fields)
 }

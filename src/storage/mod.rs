@@ -73,9 +73,10 @@ pub struct FieldInfo {
 }
 
 /// An item as stored: its id, and its fields as the JSON object text they were written as.
+#[derive(Debug)]
 pub struct StoredItem {
     pub id: i64,
-    data: String,
+    pub(super) data: String,
 }
 
 impl StoredItem {
@@ -472,21 +473,46 @@ mod tests {
     #[test]
     fn key_lookups_are_not_prepared_again_for_each_binding() {
         let (_dir, mut storage) = seeded();
-        let mut create = |id: i64| {
+        let patch = serde_json::json!({"n": 2}).as_object().unwrap().clone();
+        let mut update = |id: i64| {
             storage.begin(Duration::from_secs(1)).unwrap();
-            let item = serde_json::json!({"n": 1}).as_object().unwrap().clone();
             storage
-                .part(|w| w.create_items("a", &[(Some(id), item)]))
+                .part(|w| w.update_items("a", &[id, id + 1], &patch))
                 .unwrap();
             storage.commit().unwrap();
-            let stmt = storage.conn.prepare_cached(writer::EXISTING_IDS).unwrap();
+            let stmt = storage.conn.prepare_cached(writer::ITEM_DATA).unwrap();
             stmt.get_status(rusqlite::StatementStatus::RePrepare)
         };
         // The first may be prepared again after the seeding's ANALYZE changed the schema.
-        let settled = create(9000);
-        for id in [9001, 9002, 9003] {
-            assert_eq!(create(id), settled, "prepared again for a new binding");
+        let settled = update(1);
+        for id in [10, 100, 1000] {
+            assert_eq!(update(id), settled, "prepared again for a new binding");
         }
+    }
+
+    /// An id taken by an edit by hand (past `last_id`) is refused as a duplicate, whether a
+    /// create names it or would be given it, and nothing of that create is stored.
+    #[test]
+    fn an_id_taken_by_hand_is_a_duplicate() {
+        let (_dir, mut storage) = seeded();
+        storage
+            .conn
+            .execute_batch("INSERT INTO directus_items VALUES ('a', 5001, '{}')")
+            .unwrap();
+        let item = || serde_json::json!({"t": "x"}).as_object().unwrap().clone();
+        for items in [
+            vec![(None, item())],
+            vec![(Some(7000), item()), (Some(5001), item())],
+        ] {
+            storage.begin(Duration::from_secs(1)).unwrap();
+            let r = storage.part(|w| w.create_items("a", &items));
+            storage.commit().unwrap();
+            assert!(
+                matches!(r, Err(StorageError::DuplicateId { id: 5001, .. })),
+                "{r:?}"
+            );
+        }
+        assert!(storage.read_item("a", 7000).unwrap().is_none());
     }
 
     fn plan(storage: &Storage, query: &str) -> String {

@@ -6,8 +6,7 @@ use super::migrations::ANALYZE_ITEMS;
 use super::schema;
 use super::select::Select;
 use super::{
-    collection_exists, parse_data, read_item, Result, Storage, StorageError, StoredItem,
-    BUSY_TIMEOUT,
+    collection_exists, parse_data, Result, Storage, StorageError, StoredItem, BUSY_TIMEOUT,
 };
 use crate::query::Query;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
@@ -160,86 +159,155 @@ impl Writer<'_> {
     }
 
     /// Inserts items (objects whose `id`, if any, was checked to be an integer) and returns
-    /// their ids in order. An `id` that exists (or comes twice) is `DuplicateId`.
+    /// them as stored, in order. An `id` that exists (or comes twice) is `DuplicateId`.
     ///
-    /// One `INSERT` for the whole batch: the full-text index is flushed once per statement
-    /// (each statement is a savepoint), so a row at a time would flush a thousand times.
+    /// A batch is one `INSERT` (one statement, however many items), and no item is read back:
+    /// what was stored is what was written.
     pub fn create_items(
         &self,
         collection: &str,
         items: &[(Option<i64>, Map<String, Value>)],
-    ) -> Result<Vec<i64>> {
+    ) -> Result<Vec<StoredItem>> {
         self.note_fields(collection, items.iter().map(|(_, data)| data))?;
-        let mut last_id: i64 = self
-            .conn
-            .prepare_cached("SELECT last_id FROM directus_collections WHERE collection = ?1")?
-            .query_row([collection], |r| r.get(0))?;
-        let mut ids = Vec::with_capacity(items.len());
-        let mut rows = Vec::with_capacity(items.len());
+        let exhausted = || StorageError::IdsExhausted {
+            collection: collection.to_string(),
+        };
+        // When no item names its id, one statement moves `last_id` past them all.
+        let auto_only = items.iter().all(|(given, _)| given.is_none());
+        let mut last_id = match auto_only {
+            true => match self.take_ids(collection, items.len())? {
+                Some(last) => last,
+                None => {
+                    // No such collection (an error, as below), or no ids left.
+                    self.conn
+                        .prepare_cached(
+                            "SELECT last_id FROM directus_collections WHERE collection = ?1",
+                        )?
+                        .query_row([collection], |r| r.get::<_, i64>(0))?;
+                    return Err(exhausted());
+                }
+            },
+            false => self
+                .conn
+                .prepare_cached("SELECT last_id FROM directus_collections WHERE collection = ?1")?
+                .query_row([collection], |r| r.get(0))?,
+        };
+        let mut stored = Vec::with_capacity(items.len());
         let mut seen = std::collections::HashSet::with_capacity(items.len());
         for (given, data) in items {
             let id = match given {
                 Some(id) => *id,
-                None => last_id
-                    .checked_add(1)
-                    .ok_or_else(|| StorageError::IdsExhausted {
-                        collection: collection.to_string(),
-                    })?,
+                None => last_id.checked_add(1).ok_or_else(exhausted)?,
             };
             if !seen.insert(id) {
                 return Err(duplicate(collection, id));
             }
-            let text = serde_json::to_string(data).expect("a JSON map always serializes");
-            rows.push(Value::Array(vec![Value::from(id), Value::from(text)]));
             last_id = last_id.max(id);
-            ids.push(id);
+            let data = serde_json::to_string(data).expect("a JSON map always serializes");
+            stored.push(StoredItem { id, data });
         }
-        let existing: Vec<i64> = {
-            let mut stmt = self.conn.prepare_cached(EXISTING_IDS)?;
-            let found = stmt.query_map(
-                params![collection, Value::from(ids.clone()).to_string()],
-                |r| r.get(0),
-            )?;
-            found.collect::<rusqlite::Result<_>>()?
+        let inserted = match stored.as_slice() {
+            [one] => self
+                .conn
+                .prepare_cached(
+                    "INSERT INTO directus_items (collection, id, data) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![collection, one.id, one.data]),
+            _ => {
+                let rows: Vec<Value> = stored
+                    .iter()
+                    .map(|s| Value::Array(vec![Value::from(s.id), Value::from(s.data.as_str())]))
+                    .collect();
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO directus_items (collection, id, data) \
+                         SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]') \
+                         FROM json_each(?2)",
+                    )?
+                    .execute(params![collection, Value::Array(rows).to_string()])
+            }
         };
-        if let Some(id) = ids.iter().find(|id| existing.contains(id)) {
-            return Err(duplicate(collection, *id));
+        if let Err(e) = inserted {
+            return Err(self.explain_insert(collection, &stored, e));
         }
-        self.conn
-            .prepare_cached(
-                "INSERT INTO directus_items (collection, id, data) \
-                 SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]') \
-                 FROM json_each(?2)",
-            )?
-            .execute(params![collection, Value::Array(rows).to_string()])?;
-        self.conn
-            .prepare_cached("UPDATE directus_collections SET last_id = ?2 WHERE collection = ?1")?
-            .execute(params![collection, last_id])?;
-        Ok(ids)
+        if !auto_only {
+            self.conn
+                .prepare_cached(
+                    "UPDATE directus_collections SET last_id = ?2 \
+                     WHERE collection = ?1 AND last_id < ?2",
+                )?
+                .execute(params![collection, last_id])?;
+        }
+        Ok(stored)
     }
 
-    /// Merges `patch` into each item's top-level fields. Any missing id is `NoSuchItem`.
+    /// Moves the collection's `last_id` past `n` new ids in one statement and returns where it
+    /// was (the new ids follow it); `None` when the ids would run out.
+    fn take_ids(&self, collection: &str, n: usize) -> Result<Option<i64>> {
+        let n = n as i64;
+        let last: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "UPDATE directus_collections SET last_id = last_id + ?2 \
+                 WHERE collection = ?1 AND last_id <= ?3 RETURNING last_id",
+            )?
+            .query_row(params![collection, n, i64::MAX - n], |r| r.get(0))
+            .optional()?;
+        Ok(last.map(|last| last - n))
+    }
+
+    /// The error of an `INSERT` of these items: `DuplicateId` naming the first that exists
+    /// when the primary key refused it (an id given, or one an edit by hand took), else as is.
+    fn explain_insert(
+        &self,
+        collection: &str,
+        stored: &[StoredItem],
+        err: rusqlite::Error,
+    ) -> StorageError {
+        let key_taken = matches!(&err, rusqlite::Error::SqliteFailure(e, _)
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY);
+        if !key_taken {
+            return err.into();
+        }
+        let ids: Vec<i64> = stored.iter().map(|s| s.id).collect();
+        let existing = self.conn.prepare_cached(EXISTING_IDS).and_then(|mut stmt| {
+            let found = stmt.query_map(
+                params![collection, Value::from(ids.clone()).to_string()],
+                |r| r.get::<_, i64>(0),
+            )?;
+            found.collect::<rusqlite::Result<Vec<i64>>>()
+        });
+        match existing {
+            Ok(existing) => match ids.iter().find(|id| existing.contains(id)) {
+                Some(id) => duplicate(collection, *id),
+                None => err.into(),
+            },
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Merges `patch` into each item's top-level fields and returns them as stored. Any
+    /// missing id is `NoSuchItem`.
     pub fn update_items(
         &self,
         collection: &str,
         ids: &[i64],
         patch: &Map<String, Value>,
-    ) -> Result<()> {
+    ) -> Result<Vec<StoredItem>> {
         let patches: Vec<(i64, &Map<String, Value>)> = ids.iter().map(|id| (*id, patch)).collect();
         self.update_each(collection, &patches)
     }
 
-    /// Merges each patch into its item, in order (an id may come more than once). Any missing
-    /// id is `NoSuchItem`. One `UPDATE` for all of them (see `create_items`).
+    /// Merges each patch into its item, in order (an id may come more than once), and returns
+    /// the items as stored, each once, in the order of their first patch. Any missing id is
+    /// `NoSuchItem`. One `UPDATE` for all of them (see `create_items`).
     pub fn update_each(
         &self,
         collection: &str,
         patches: &[(i64, &Map<String, Value>)],
-    ) -> Result<()> {
+    ) -> Result<Vec<StoredItem>> {
         self.note_fields(collection, patches.iter().map(|(_, p)| *p))?;
-        let mut select = self
-            .conn
-            .prepare_cached("SELECT data FROM directus_items WHERE collection = +?1 AND id = ?2")?;
+        let mut select = self.conn.prepare_cached(ITEM_DATA)?;
         let mut merged: Vec<(i64, Map<String, Value>)> = Vec::new();
         let mut at = std::collections::HashMap::new();
         for (id, patch) in patches {
@@ -261,22 +329,38 @@ impl Writer<'_> {
                 }
             }
         }
-        let rows: Vec<Value> = merged
+        let stored: Vec<StoredItem> = merged
             .into_iter()
-            .map(|(id, data)| {
-                let text = serde_json::to_string(&data).expect("a JSON map always serializes");
-                Value::Array(vec![Value::from(id), Value::from(text)])
+            .map(|(id, data)| StoredItem {
+                id,
+                data: serde_json::to_string(&data).expect("a JSON map always serializes"),
             })
             .collect();
-        self.conn
-            .prepare_cached(
-                "UPDATE directus_items SET data = j.data \
-                 FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS data \
-                       FROM json_each(?2)) AS j \
-                 WHERE directus_items.collection = +?1 AND directus_items.id = j.id",
-            )?
-            .execute(params![collection, Value::Array(rows).to_string()])?;
-        Ok(())
+        let updated = match stored.as_slice() {
+            [one] => self
+                .conn
+                .prepare_cached(
+                    "UPDATE directus_items SET data = ?3 WHERE collection = +?1 AND id = ?2",
+                )?
+                .execute(params![collection, one.id, one.data])?,
+            _ => {
+                let rows: Vec<Value> = stored
+                    .iter()
+                    .map(|s| Value::Array(vec![Value::from(s.id), Value::from(s.data.as_str())]))
+                    .collect();
+                self.conn
+                    .prepare_cached(
+                        "UPDATE directus_items SET data = j.data \
+                         FROM (SELECT json_extract(value, '$[0]') AS id, \
+                                      json_extract(value, '$[1]') AS data \
+                               FROM json_each(?2)) AS j \
+                         WHERE directus_items.collection = +?1 AND directus_items.id = j.id",
+                    )?
+                    .execute(params![collection, Value::Array(rows).to_string()])?
+            }
+        };
+        debug_assert_eq!(updated, stored.len());
+        Ok(stored)
     }
 
     /// Deletes items, in one statement. Any missing id is `NoSuchItem`.
@@ -309,16 +393,6 @@ impl Writer<'_> {
         let mut stmt = self.conn.prepare(&sql)?;
         let ids = stmt.query_map(params_from_iter(select.params.iter()), |r| r.get(0))?;
         Ok(ids.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// Items by id, in the order given (for answering a write). Any missing id is `NoSuchItem`.
-    pub fn read_by_ids(&self, collection: &str, ids: &[i64]) -> Result<Vec<StoredItem>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let item = read_item(self.conn, collection, *id)?;
-            out.push(item.ok_or_else(|| no_such_item(collection, *id))?);
-        }
-        Ok(out)
     }
 }
 
@@ -413,6 +487,10 @@ fn no_such_item(collection: &str, id: i64) -> StorageError {
         id,
     }
 }
+
+/// One item's stored data (the collection's `+` keeps the planner on the primary key).
+pub(super) const ITEM_DATA: &str =
+    "SELECT data FROM directus_items WHERE collection = +?1 AND id = ?2";
 
 /// Which of the ids (a JSON array) a collection has.
 pub(super) const EXISTING_IDS: &str = "SELECT id FROM directus_items WHERE collection = +?1 \
