@@ -157,7 +157,9 @@ impl From<StorageError> for ApiError {
             StorageError::DuplicateId { collection, id } => {
                 ApiError::RecordNotUnique { collection, id }
             }
-            StorageError::NoSuchItem { .. } => ApiError::Forbidden,
+            StorageError::NoSuchItem { .. } | StorageError::NoSuchCollection { .. } => {
+                ApiError::Forbidden
+            }
             StorageError::IdsExhausted { collection } => ApiError::InvalidPayload(format!(
                 "The collection \"{collection}\" has run out of ids."
             )),

@@ -8,6 +8,8 @@ pub enum StorageError {
     DuplicateId { collection: String, id: i64 },
     /// An update or delete named an id the collection does not have.
     NoSuchItem { collection: String, id: i64 },
+    /// The collection does not exist (it may have been dropped since the request looked).
+    NoSuchCollection { collection: String },
     /// The next id would overflow.
     IdsExhausted { collection: String },
     /// The write would give the collection more than `limit` fields.
@@ -31,6 +33,9 @@ impl std::fmt::Display for StorageError {
             }
             StorageError::NoSuchItem { collection, id } => {
                 write!(f, "no item {id} in {collection}")
+            }
+            StorageError::NoSuchCollection { collection } => {
+                write!(f, "no collection {collection}")
             }
             StorageError::IdsExhausted { collection } => write!(f, "{collection} has no ids left"),
             StorageError::TooManyFields { collection, limit } => {

@@ -120,11 +120,11 @@ const MIGRATIONS: &[Migration] = &[
         SELECT DISTINCT d.collection, je.key, 0, 0 FROM directus_items AS d, json_each(d.data) AS je;
 ",
     ),
-    // 6: inside an API write transaction the text index's changes wait in a table and reach
-    // the index in one statement before the commit (`writer::FLUSH_TEXT`): FTS5 writes a
-    // segment at every savepoint, and every request of a group commit is one. The transaction
-    // marks itself with a row in `directus_text_defer`, deleted before it commits, so every
-    // other writer (an operator's `sqlite3`) still updates the index at once.
+    // 6: inside an API write transaction of several requests the text index's changes wait in
+    // a table and reach the index in one statement before the commit (`writer::flush_text`):
+    // FTS5 writes a segment at every savepoint, and every request of a group commit is one.
+    // The transaction marks itself with a row in `directus_text_defer`, deleted before it
+    // commits, so every other writer (an operator's `sqlite3`) still updates the index at once.
     Migration::Sql(
         "
     CREATE TABLE directus_text_defer (deferring INTEGER NOT NULL);

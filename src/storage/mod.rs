@@ -490,6 +490,35 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_create_in_a_collection_that_is_gone_writes_nothing() {
+        let (_dir, mut storage) = seeded();
+        let item = || {
+            serde_json::json!({"new_field": 1})
+                .as_object()
+                .unwrap()
+                .clone()
+        };
+        for items in [vec![(None, item())], vec![(Some(3), item())]] {
+            storage.begin(Duration::from_secs(1)).unwrap();
+            let r = storage.part(|w| w.create_items("gone", &items));
+            storage.commit().unwrap();
+            assert!(
+                matches!(r, Err(StorageError::NoSuchCollection { .. })),
+                "{r:?}"
+            );
+        }
+        let fields: i64 = storage
+            .conn
+            .query_row(
+                "SELECT count(*) FROM directus_fields WHERE collection = 'gone'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(fields, 0);
+    }
+
     /// An id taken by an edit by hand (past `last_id`) is refused as a duplicate, whether a
     /// create names it or would be given it, and nothing of that create is stored.
     #[test]

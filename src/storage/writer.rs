@@ -22,6 +22,9 @@ pub(super) struct WriteState {
     analyze: std::cell::RefCell<Vec<String>>,
     /// A part's savepoint could not be undone: the transaction must not commit.
     broken: bool,
+    /// Parts begun in it. From the second on, the text index's changes wait (`DEFER_TEXT`):
+    /// a lone write writes its one segment at once and leaves the two tables alone.
+    parts: usize,
 }
 
 impl Storage {
@@ -35,10 +38,6 @@ impl Storage {
         self.conn.busy_timeout(BUSY_TIMEOUT)?;
         begun?;
         self.write = WriteState::default();
-        if let Err(e) = run_cached(&self.conn, DEFER_TEXT) {
-            self.rollback();
-            return Err(e.into());
-        }
         Ok(())
     }
 
@@ -50,6 +49,11 @@ impl Storage {
     ) -> std::result::Result<T, E> {
         if self.write.broken || self.conn.is_autocommit() {
             return Err(StorageError::TransactionLost.into());
+        }
+        self.write.parts += 1;
+        if self.write.parts == 2 {
+            // Outside any part's savepoint: a part undone does not undo it.
+            run_cached(&self.conn, DEFER_TEXT).map_err(StorageError::from)?;
         }
         run_cached(&self.conn, "SAVEPOINT request").map_err(StorageError::from)?;
         let mut part = Part {
@@ -82,8 +86,10 @@ impl Storage {
         if self.write.broken || self.conn.is_autocommit() {
             return Err(StorageError::TransactionLost);
         }
-        flush_text(&self.conn)?;
-        run_cached(&self.conn, "DELETE FROM directus_text_defer")?;
+        if self.write.parts >= 2 {
+            flush_text(&self.conn)?;
+            run_cached(&self.conn, "DELETE FROM directus_text_defer")?;
+        }
         if !self.write.analyze.take().is_empty() {
             // The whole table: the planner weighs a new index against the primary key's.
             self.conn.execute_batch(ANALYZE_ITEMS)?;
@@ -159,7 +165,8 @@ impl Writer<'_> {
     }
 
     /// Inserts items (objects whose `id`, if any, was checked to be an integer) and returns
-    /// them as stored, in order. An `id` that exists (or comes twice) is `DuplicateId`.
+    /// them as stored, in order. An `id` that exists (or comes twice) is `DuplicateId`; a
+    /// collection that does not exist is `NoSuchCollection`.
     ///
     /// A batch is one `INSERT` (one statement, however many items), and no item is read back:
     /// what was stored is what was written.
@@ -168,30 +175,29 @@ impl Writer<'_> {
         collection: &str,
         items: &[(Option<i64>, Map<String, Value>)],
     ) -> Result<Vec<StoredItem>> {
-        self.note_fields(collection, items.iter().map(|(_, data)| data))?;
         let exhausted = || StorageError::IdsExhausted {
             collection: collection.to_string(),
+        };
+        let last_id = || -> Result<i64> {
+            self.conn
+                .prepare_cached("SELECT last_id FROM directus_collections WHERE collection = ?1")?
+                .query_row([collection], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| StorageError::NoSuchCollection {
+                    collection: collection.to_string(),
+                })
         };
         // When no item names its id, one statement moves `last_id` past them all.
         let auto_only = items.iter().all(|(given, _)| given.is_none());
         let mut last_id = match auto_only {
             true => match self.take_ids(collection, items.len())? {
                 Some(last) => last,
-                None => {
-                    // No such collection (an error, as below), or no ids left.
-                    self.conn
-                        .prepare_cached(
-                            "SELECT last_id FROM directus_collections WHERE collection = ?1",
-                        )?
-                        .query_row([collection], |r| r.get::<_, i64>(0))?;
-                    return Err(exhausted());
-                }
+                // No such collection, or no ids left.
+                None => return Err(last_id().err().unwrap_or_else(exhausted)),
             },
-            false => self
-                .conn
-                .prepare_cached("SELECT last_id FROM directus_collections WHERE collection = ?1")?
-                .query_row([collection], |r| r.get(0))?,
+            false => last_id()?,
         };
+        self.note_fields(collection, items.iter().map(|(_, data)| data))?;
         let mut stored = Vec::with_capacity(items.len());
         let mut seen = std::collections::HashSet::with_capacity(items.len());
         for (given, data) in items {
@@ -445,7 +451,7 @@ impl Writer<'_> {
     }
 }
 
-/// Marks the open transaction as the API's: the text index's changes wait in
+/// Marks the open transaction as one of several parts: the text index's changes wait in
 /// `directus_text_pending` (migration 6) until `flush_text`.
 const DEFER_TEXT: &str = "INSERT INTO directus_text_defer (deferring) VALUES (1)";
 
