@@ -57,8 +57,9 @@ pub struct Groups {
     metrics: Arc<Metrics>,
     /// The database the writer connection opens.
     db: PathBuf,
-    /// Writes waiting in the queue for a leader: while there are any, relief workers take
-    /// requests (`relief_wanted`), so the queue can grow while a group commits.
+    /// Writes that did not lead on arrival and have not been answered yet (queued, running in
+    /// a group, or waiting for its commit): while there are any, relief workers take requests
+    /// (`relief_wanted`), so the queue can grow while a group commits.
     waiting: AtomicUsize,
     relief: Mutex<()>,
     relief_wanted: Condvar,
@@ -108,6 +109,16 @@ enum Answer<T> {
     /// Lead the next group (the write is still in the queue).
     Lead,
     Done(Result<T, ApiError>),
+}
+
+/// What became of a queued write that looked whether to give up.
+enum Withdrawal {
+    /// It waits on.
+    Stay,
+    /// It left the queue: it answers 503.
+    Withdrawn,
+    /// A leader has it: its answer comes after the commit.
+    Taken,
 }
 
 /// One write: its work until it runs, then its result until the commit.
@@ -212,17 +223,18 @@ impl Groups {
                 Some(Answer::Done(result)) => return result,
                 Some(Answer::Lead) => self.lead(ticket, notices, bypass, deadline)?,
                 Some(Answer::Waiting) | None => {
-                    if !remaining(deadline).is_zero() && !self.stalled_and_crowded() {
-                        continue;
-                    }
-                    if let Some(refused) = self.withdraw(ticket, notices) {
-                        return Err(refused);
-                    }
-                    // Already taken by a leader: its answer comes after the commit.
-                    loop {
-                        if let Some(Answer::Done(result)) = slot.take(None) {
-                            return result;
+                    match self.withdraw(ticket, remaining(deadline).is_zero()) {
+                        Withdrawal::Stay => {}
+                        Withdrawal::Withdrawn => {
+                            self.metrics.write(WriteOutcome::Busy, 1);
+                            return Err(self.gate.busy(notices, "no turn to write"));
                         }
+                        // Already taken by a leader: its answer comes after the commit.
+                        Withdrawal::Taken => loop {
+                            if let Some(Answer::Done(result)) = slot.take(None) {
+                                return result;
+                            }
+                        },
                     }
                 }
             }
@@ -255,20 +267,21 @@ impl Groups {
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// True when the leader has waited for the lock a while and more writers wait than may.
-    fn stalled_and_crowded(&self) -> bool {
-        let state = self.state();
-        state
-            .starting
-            .is_some_and(|since| since.elapsed() >= STALLED_AFTER)
-            && state.queue.len() > self.max_waiting
-    }
-
-    /// Takes a write out of the queue before any leader took it: its 503. `None` when a leader
-    /// has it already.
-    fn withdraw(&self, ticket: u64, notices: &mut NoticeCache) -> Option<ApiError> {
+    /// Takes a write out of the queue, at its deadline (`expired`) or when the leader has
+    /// waited for the lock a while and more writes wait than may; decided under one lock, so
+    /// no more writes give up than the bound says.
+    fn withdraw(&self, ticket: u64, expired: bool) -> Withdrawal {
         let mut state = self.state();
-        let at = state.queue.iter().position(|q| q.ticket == ticket)?;
+        let Some(at) = state.queue.iter().position(|q| q.ticket == ticket) else {
+            return Withdrawal::Taken;
+        };
+        let stalled = state
+            .starting
+            .is_some_and(|since| since.elapsed() >= STALLED_AFTER);
+        let crowded = stalled && state.queue.len() > self.max_waiting;
+        if !(expired || crowded) {
+            return Withdrawal::Stay;
+        }
         let withdrawn = state.queue.remove(at);
         // It may have been handed the next group meanwhile: pass that on.
         if state.next_leader == Some(ticket) {
@@ -276,8 +289,7 @@ impl Groups {
         }
         drop(state);
         drop(withdrawn);
-        self.metrics.write(WriteOutcome::Busy, 1);
-        Some(self.gate.busy(notices, "no turn to write"))
+        Withdrawal::Withdrawn
     }
 
     /// Leads a group (this write, `ticket`, is the oldest in the queue): lock, gate, the
@@ -452,11 +464,12 @@ impl State {
 struct Waiting<'g>(&'g Groups);
 
 impl Waiting<'_> {
+    /// Counts the write and wakes one sleeping relief worker (if any), so relief grows with
+    /// the writes that wait rather than all at once.
     fn enter(groups: &Groups) -> Waiting<'_> {
-        if groups.waiting.fetch_add(1, Ordering::SeqCst) == 0 {
-            let _guard = groups.relief.lock().unwrap_or_else(|e| e.into_inner());
-            groups.relief_wanted.notify_all();
-        }
+        groups.waiting.fetch_add(1, Ordering::SeqCst);
+        let _guard = groups.relief.lock().unwrap_or_else(|e| e.into_inner());
+        groups.relief_wanted.notify_one();
         Waiting(groups)
     }
 }
@@ -473,6 +486,11 @@ struct Handing<'g>(&'g Groups);
 
 impl Drop for Handing<'_> {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The transaction may still be open: closing the connection rolls it back and
+            // frees the write lock, and the next leader opens a fresh one.
+            *self.0.writer() = None;
+        }
         self.0.state().hand_over();
     }
 }

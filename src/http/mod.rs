@@ -60,8 +60,8 @@ const IDLE_POLL: Duration = Duration::from_millis(100);
 /// Relief workers per worker: threads that take requests only while writes wait for their
 /// group commit (`App::relief_wanted`). A write holds its worker until its commit is durable,
 /// so without them a group could never hold more writes than there are workers, and the
-/// workers would all sit out every fsync; with them reads still meet only the workers (more
-/// threads taking reads cost reads about a tenth here).
+/// workers would all sit out every fsync. Without concurrent writes they sleep, so reads meet
+/// only the workers (more threads taking reads cost reads about a tenth here).
 const RELIEF_PER_WORKER: usize = 3;
 /// At most this many relief workers (a group holds at most 64 writes).
 const MAX_RELIEF: usize = 64;

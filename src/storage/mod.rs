@@ -490,6 +490,25 @@ mod tests {
         }
     }
 
+    /// A transaction left open (its leader panicked between `begin` and `commit`) is rolled
+    /// back by the next `begin`, never carried on.
+    #[test]
+    fn a_transaction_left_open_is_rolled_back_by_the_next_begin() {
+        let (_dir, mut storage) = seeded();
+        let item = || serde_json::json!({"n": 1}).as_object().unwrap().clone();
+        storage.begin(Duration::from_secs(1)).unwrap();
+        storage
+            .part(|w| w.create_items("a", &[(Some(9400), item()), (Some(9401), item())]))
+            .unwrap();
+        storage.begin(Duration::from_secs(1)).unwrap();
+        storage
+            .part(|w| w.create_items("a", &[(Some(9402), item())]))
+            .unwrap();
+        storage.commit().unwrap();
+        assert!(storage.read_item("a", 9400).unwrap().is_none());
+        assert!(storage.read_item("a", 9402).unwrap().is_some());
+    }
+
     #[test]
     fn a_create_in_a_collection_that_is_gone_writes_nothing() {
         let (_dir, mut storage) = seeded();

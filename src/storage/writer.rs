@@ -32,6 +32,8 @@ impl Storage {
     /// connection's lock (then `StorageError::Busy`). Requests then write in it through
     /// `part`, and `commit` or `rollback` ends it.
     pub fn begin(&mut self, wait: Duration) -> Result<()> {
+        // A transaction left open (a leader that panicked mid-group) is never carried on.
+        self.rollback();
         self.conn.busy_timeout(wait)?;
         let begun = run_cached(&self.conn, "BEGIN IMMEDIATE");
         // Statements inside the transaction hold the lock; reads keep the usual wait.
@@ -455,8 +457,9 @@ impl Writer<'_> {
 /// `directus_text_pending` (migration 6) until `flush_text`.
 const DEFER_TEXT: &str = "INSERT INTO directus_text_defer (deferring) VALUES (1)";
 
-/// Applies the text index's changes waiting in the open transaction, in order, in one
-/// statement (so FTS5 writes one segment for all of them).
+/// Applies the text index's changes waiting in the open transaction in one statement, by
+/// rowid and in order within each rowid: FTS5 starts a new segment whenever the rowid goes
+/// down, and changes to different rows do not depend on each other.
 fn flush_text(conn: &Connection) -> rusqlite::Result<()> {
     // Even with nothing to apply, the statement would open the index and write it at commit.
     let pending = conn
@@ -469,7 +472,7 @@ fn flush_text(conn: &Connection) -> rusqlite::Result<()> {
         conn,
         "INSERT INTO directus_text (directus_text, rowid, value) \
          SELECT CASE removed WHEN 1 THEN 'delete' END, rid, value \
-         FROM directus_text_pending ORDER BY seq",
+         FROM directus_text_pending ORDER BY rid, seq",
     )?;
     run_cached(conn, "DELETE FROM directus_text_pending")
 }
