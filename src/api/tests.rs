@@ -406,3 +406,25 @@ fn one_group_decides_the_gate_for_each_write() {
         .collect();
     assert_eq!(stored, [100, 101, 103]);
 }
+
+/// SPEC 8: a lone writer does not wait for company: with no group in progress a write leads
+/// its own at once, on its own thread, and commits as a group of one.
+#[test]
+fn a_lone_write_leads_its_own_group_on_its_own_thread() {
+    let f = fixture();
+    let me = std::thread::current().id();
+    let before = f.app.metrics.group_sizes()[0];
+    let mut notices = crate::maintenance::NoticeCache::default();
+    let ran_on = f
+        .app
+        .groups
+        .write(&mut notices, None, 0, |_| Ok(std::thread::current().id()))
+        .unwrap();
+    assert_eq!(ran_on, me);
+    assert_eq!(
+        f.app.metrics.group_sizes()[0],
+        before + 1,
+        "one more group of one"
+    );
+    assert_eq!(f.app.groups.queued(), 0);
+}

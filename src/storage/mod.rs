@@ -327,6 +327,14 @@ fn read_page(
 mod tests {
     use super::*;
 
+    /// One write transaction of one part: the part's result (the transaction commits).
+    fn alone<T>(storage: &mut Storage, work: impl FnOnce(&Writer) -> Result<T>) -> Result<T> {
+        storage.begin(Duration::from_secs(1)).unwrap();
+        let result = storage.part(work);
+        storage.commit().unwrap();
+        result
+    }
+
     fn seeded() -> (tempfile::TempDir, Storage) {
         let dir = tempfile::tempdir().unwrap();
         let mut storage = Storage::open(&dir.path().join("plan.db")).unwrap();
@@ -336,15 +344,11 @@ mod tests {
                 (None, item.as_object().unwrap().clone())
             })
             .collect();
-        storage.begin(Duration::from_secs(1)).unwrap();
-        storage
-            .part(|w| -> Result<()> {
-                w.create_collection("a", "2026-01-01T00:00:00Z")?;
-                w.create_items("a", &items)?;
-                Ok(())
-            })
-            .unwrap();
-        storage.commit().unwrap();
+        alone(&mut storage, |w| {
+            w.create_collection("a", "2026-01-01T00:00:00Z")?;
+            w.create_items("a", &items)
+        })
+        .unwrap();
         (dir, storage)
     }
 
@@ -475,11 +479,7 @@ mod tests {
         let (_dir, mut storage) = seeded();
         let patch = serde_json::json!({"n": 2}).as_object().unwrap().clone();
         let mut update = |id: i64| {
-            storage.begin(Duration::from_secs(1)).unwrap();
-            storage
-                .part(|w| w.update_items("a", &[id, id + 1], &patch))
-                .unwrap();
-            storage.commit().unwrap();
+            alone(&mut storage, |w| w.update_items("a", &[id, id + 1], &patch)).unwrap();
             let stmt = storage.conn.prepare_cached(writer::ITEM_DATA).unwrap();
             stmt.get_status(rusqlite::StatementStatus::RePrepare)
         };
@@ -519,9 +519,7 @@ mod tests {
                 .clone()
         };
         for items in [vec![(None, item())], vec![(Some(3), item())]] {
-            storage.begin(Duration::from_secs(1)).unwrap();
-            let r = storage.part(|w| w.create_items("gone", &items));
-            storage.commit().unwrap();
+            let r = alone(&mut storage, |w| w.create_items("gone", &items));
             assert!(
                 matches!(r, Err(StorageError::NoSuchCollection { .. })),
                 "{r:?}"
@@ -552,9 +550,7 @@ mod tests {
             vec![(None, item())],
             vec![(Some(7000), item()), (Some(5001), item())],
         ] {
-            storage.begin(Duration::from_secs(1)).unwrap();
-            let r = storage.part(|w| w.create_items("a", &items));
-            storage.commit().unwrap();
+            let r = alone(&mut storage, |w| w.create_items("a", &items));
             assert!(
                 matches!(r, Err(StorageError::DuplicateId { id: 5001, .. })),
                 "{r:?}"

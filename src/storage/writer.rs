@@ -214,27 +214,14 @@ impl Writer<'_> {
             let data = serde_json::to_string(data).expect("a JSON map always serializes");
             stored.push(StoredItem { id, data });
         }
-        let inserted = match stored.as_slice() {
-            [one] => self
-                .conn
-                .prepare_cached(
-                    "INSERT INTO directus_items (collection, id, data) VALUES (?1, ?2, ?3)",
-                )?
-                .execute(params![collection, one.id, one.data]),
-            _ => {
-                let rows: Vec<Value> = stored
-                    .iter()
-                    .map(|s| Value::Array(vec![Value::from(s.id), Value::from(s.data.as_str())]))
-                    .collect();
-                self.conn
-                    .prepare_cached(
-                        "INSERT INTO directus_items (collection, id, data) \
-                         SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]') \
-                         FROM json_each(?2)",
-                    )?
-                    .execute(params![collection, Value::Array(rows).to_string()])
-            }
-        };
+        let inserted = self.write_rows(
+            collection,
+            &stored,
+            "INSERT INTO directus_items (collection, id, data) VALUES (?1, ?2, ?3)",
+            "INSERT INTO directus_items (collection, id, data) \
+             SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]') \
+             FROM json_each(?2)",
+        );
         if let Err(e) = inserted {
             return Err(self.explain_insert(collection, &stored, e));
         }
@@ -247,6 +234,31 @@ impl Writer<'_> {
                 .execute(params![collection, last_id])?;
         }
         Ok(stored)
+    }
+
+    /// Writes items' rows with one statement: `one` (collection, id, data) for a single item,
+    /// else `many` (collection, a JSON array of `[id, data]` pairs), so that a batch is one
+    /// statement however many items it holds. Returns the rows changed.
+    fn write_rows(
+        &self,
+        collection: &str,
+        stored: &[StoredItem],
+        one: &str,
+        many: &str,
+    ) -> rusqlite::Result<usize> {
+        if let [item] = stored {
+            return self
+                .conn
+                .prepare_cached(one)?
+                .execute(params![collection, item.id, item.data]);
+        }
+        let rows: Vec<Value> = stored
+            .iter()
+            .map(|s| Value::Array(vec![Value::from(s.id), Value::from(s.data.as_str())]))
+            .collect();
+        self.conn
+            .prepare_cached(many)?
+            .execute(params![collection, Value::Array(rows).to_string()])
     }
 
     /// Moves the collection's `last_id` past `n` new ids in one statement and returns where it
@@ -344,29 +356,15 @@ impl Writer<'_> {
                 data: serde_json::to_string(&data).expect("a JSON map always serializes"),
             })
             .collect();
-        let updated = match stored.as_slice() {
-            [one] => self
-                .conn
-                .prepare_cached(
-                    "UPDATE directus_items SET data = ?3 WHERE collection = +?1 AND id = ?2",
-                )?
-                .execute(params![collection, one.id, one.data])?,
-            _ => {
-                let rows: Vec<Value> = stored
-                    .iter()
-                    .map(|s| Value::Array(vec![Value::from(s.id), Value::from(s.data.as_str())]))
-                    .collect();
-                self.conn
-                    .prepare_cached(
-                        "UPDATE directus_items SET data = j.data \
-                         FROM (SELECT json_extract(value, '$[0]') AS id, \
-                                      json_extract(value, '$[1]') AS data \
-                               FROM json_each(?2)) AS j \
-                         WHERE directus_items.collection = +?1 AND directus_items.id = j.id",
-                    )?
-                    .execute(params![collection, Value::Array(rows).to_string()])?
-            }
-        };
+        let updated = self.write_rows(
+            collection,
+            &stored,
+            "UPDATE directus_items SET data = ?3 WHERE collection = +?1 AND id = ?2",
+            "UPDATE directus_items SET data = j.data \
+             FROM (SELECT json_extract(value, '$[0]') AS id, \
+                          json_extract(value, '$[1]') AS data FROM json_each(?2)) AS j \
+             WHERE directus_items.collection = +?1 AND directus_items.id = j.id",
+        )?;
         debug_assert_eq!(updated, stored.len());
         Ok(stored)
     }
