@@ -301,12 +301,16 @@ impl Client {
         }
     }
 
-    /// Waits until the first bytes of an answer arrive, reading none of them.
+    /// Waits until the first bytes of an answer arrive, reading none of them. (`fill_buf`,
+    /// unlike `read_line` and `read_exact`, hands an interrupted read back: it is retried.)
     pub fn wait_for_answer(&mut self) {
-        assert!(
-            !self.reader.fill_buf().unwrap().is_empty(),
-            "connection closed"
-        );
+        let arrived = loop {
+            match self.reader.fill_buf() {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break !other.unwrap().is_empty(),
+            }
+        };
+        assert!(arrived, "connection closed");
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
