@@ -3,7 +3,9 @@
 # `make test` on a fresh machine runs every test: Debian's sqlite3 (the deploy script and the
 # edits by hand), chromium (the browser test), nginx (the reverse-proxy front), prometheus
 # (promtool parses /server/metrics), systemd (systemd-analyze verifies the shipped units), curl
-# and python3-venv (the OpenAPI step), and Node.js with npm (the client suites; their npm
+# and python3-venv (the OpenAPI step), postgresql (the tests start their own server for the
+# PostgreSQL engine; its programs live under /usr/lib/postgresql), openssl (certificates for
+# the TLS test), and Node.js with npm (the client suites; their npm
 # packages are installed by scripts/test-clients.sh, the Python ones by scripts/python-tools.sh).
 #
 # As root, or with sudo that needs no password, it runs apt-get; otherwise it names the missing
@@ -19,6 +21,8 @@ want systemd-analyze systemd
 want curl curl
 want node nodejs
 want npm npm
+want openssl openssl
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 [ ${#need[@]} -eq 0 ] && exit 0
 

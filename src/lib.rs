@@ -13,6 +13,7 @@ pub mod http;
 pub mod layout;
 pub mod maintenance;
 pub mod metrics;
+pub mod pg;
 pub mod query;
 pub mod record;
 pub mod rfc3339;

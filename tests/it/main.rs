@@ -14,6 +14,7 @@ mod maintenance;
 mod metrics;
 mod nginx;
 mod oas;
+mod pg_client;
 mod read_only;
 mod scripts;
 mod writes;

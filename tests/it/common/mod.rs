@@ -1,5 +1,7 @@
 //! Test support: start the real binaries in a temporary root and talk HTTP/1.1 to them.
 
+pub mod pg;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
