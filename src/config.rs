@@ -5,6 +5,8 @@
 //! under the root are `layout`'s.
 
 use crate::layout;
+use crate::pg::{is_postgres_uri, PgConfig};
+use crate::storage::Database;
 use std::ffi::OsString;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -16,8 +18,8 @@ pub struct ServerConfig {
     pub root: PathBuf,
     pub host: IpAddr,
     pub port: u16,
-    /// Absolute database path.
-    pub db: PathBuf,
+    /// The database: an absolute SQLite path, or a PostgreSQL URI's settings.
+    pub db: Database,
     pub workers: usize,
     pub token: Option<String>,
     pub cors_origin: Option<String>,
@@ -30,7 +32,7 @@ pub struct ServerConfig {
 /// What the command line asked for.
 #[derive(Debug)]
 pub enum Command {
-    Run(ServerConfig),
+    Run(Box<ServerConfig>),
     Help,
     Version,
 }
@@ -46,7 +48,9 @@ Options (each also from the environment variable shown):
                                                    (default: parent of bin/, else the current directory)
   --host ADDR                     DIRECTUS_HOST    address to bind (default 127.0.0.1)
   --port N                        DIRECTUS_PORT    port, 0 picks a free one (default 8055)
-  --db PATH                       DIRECTUS_DB      database file (default ROOT/data/directus.db)
+  --db PATH|URI                   DIRECTUS_DB      SQLite file (default ROOT/data/directus.db), or
+                                                   postgresql://USER@HOST/DB (PostgreSQL; the password
+                                                   from the URI, PGPASSWORD or ~/.pgpass)
   --workers N                     DIRECTUS_WORKERS worker threads (default: 2 per core, 4 to 64)
   --token TOKEN                   DIRECTUS_TOKEN   static token required on every request but /server/ping
   --cors-origin ORIGIN            DIRECTUS_CORS_ORIGIN  allow browser apps from ORIGIN
@@ -205,8 +209,13 @@ pub fn parse_server_args(
              --allow-public-without-token"
         ));
     }
-    let db = absolute(&layout::database_path(&root, db.as_deref()));
-    Ok(Command::Run(ServerConfig {
+    let db = match db.as_deref() {
+        Some(uri) if is_postgres_uri(uri) => {
+            Database::Postgres(PgConfig::parse(uri, env).map_err(|e| format!("--db: {e}"))?)
+        }
+        given => Database::File(absolute(&layout::database_path(&root, given))),
+    };
+    Ok(Command::Run(Box::new(ServerConfig {
         root,
         host,
         port,
@@ -217,7 +226,7 @@ pub fn parse_server_args(
         max_body,
         allow_public_without_token,
         metrics: metrics_flag || env("DIRECTUS_METRICS").is_some_and(|v| v == "1" || v == "true"),
-    }))
+    })))
 }
 
 #[cfg(test)]
@@ -235,7 +244,7 @@ mod tests {
 
     fn run(args: &[&str], vars: &[(&str, &str)]) -> ServerConfig {
         match parse(args, vars).unwrap() {
-            Command::Run(c) => c,
+            Command::Run(c) => *c,
             other => panic!("expected a config, got {other:?}"),
         }
     }
@@ -244,7 +253,7 @@ mod tests {
     fn flag_beats_variable_beats_default() {
         let c = run(&["--root", "/srv/a"], &[]);
         assert_eq!(c.port, 8055);
-        assert_eq!(c.db, PathBuf::from("/srv/a/data/directus.db"));
+        assert_eq!(c.db.file(), Some(Path::new("/srv/a/data/directus.db")));
         let c = run(&["--root", "/srv/a"], &[("DIRECTUS_PORT", "9000")]);
         assert_eq!(c.port, 9000);
         let c = run(
@@ -253,7 +262,16 @@ mod tests {
         );
         assert_eq!(c.port, 0);
         let c = run(&["--root", "/srv/a", "--db", "x.db"], &[]);
-        assert_eq!(c.db, PathBuf::from("/srv/a/x.db"));
+        assert_eq!(c.db.file(), Some(Path::new("/srv/a/x.db")));
+        let c = run(
+            &["--root", "/srv/a"],
+            &[("DIRECTUS_DB", "postgresql://app:pw@db.example/items")],
+        );
+        assert_eq!(c.db.file(), None);
+        assert_eq!(
+            c.db.describe(),
+            "postgresql://app@db.example:5432/items?sslmode=prefer"
+        );
     }
 
     #[test]

@@ -114,19 +114,23 @@ pub fn run(config: ServerConfig, listen: Listen) -> Result<(), RunError> {
         Ok(n) => log::debug!("open file limit: {n}"),
         Err(e) => log::warn!("cannot raise the open file limit: {e}"),
     }
-    if let Some(dir) = config.db.parent() {
+    if let Some(dir) = config.db.file().and_then(|f| f.parent()) {
         std::fs::create_dir_all(dir)
             .map_err(|e| start(format!("cannot create {}: {e}", dir.display())))?;
     }
     // Schema migrations are not API writes: they run even during maintenance (an upgrade).
-    let storage = Storage::open(&config.db).map_err(|e| {
+    let storage = Storage::open(&config.db, true).map_err(|e| {
         start(format!(
             "cannot open the database {}: {e}",
-            config.db.display()
+            config.db.describe()
         ))
     })?;
     drop(storage);
-    let db = std::fs::canonicalize(&config.db).unwrap_or_else(|_| config.db.clone());
+    // The record names a file by its canonical path, PostgreSQL by its URI without password.
+    let db = match config.db.file() {
+        Some(file) => std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf()),
+        None => std::path::PathBuf::from(config.db.describe()),
+    };
 
     let addr = SocketAddr::new(config.host, config.port);
     let (listener, shared) = match listen {
@@ -229,7 +233,7 @@ pub fn run(config: ServerConfig, listen: Listen) -> Result<(), RunError> {
     drop(stdout);
     log::info!(
         "serving {} with {workers} workers on {url} (root {})",
-        app.config.db.display(),
+        app.config.db.describe(),
         app.config.root.display()
     );
 
@@ -250,7 +254,9 @@ pub fn run(config: ServerConfig, listen: Listen) -> Result<(), RunError> {
     let _ = signal_thread.join();
     app.close_writer();
     if finished && matches!(reason, Reason::Signal(_)) {
-        checkpoint_at_exit(&app.config.db);
+        if let Some(file) = app.config.db.file() {
+            checkpoint_at_exit(file);
+        }
     }
     drop(record);
     match reason {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use directus::query::Query;
-use directus::storage::Storage;
+use directus::storage::Sqlite as Storage;
 use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
 

@@ -27,7 +27,7 @@ fn fixture() -> Fixture {
         root: dir.clone(),
         host: [127, 0, 0, 1].into(),
         port: 0,
-        db: dir.join("fuzz.db"),
+        db: directus::storage::Database::File(dir.join("fuzz.db")),
         workers: 1,
         token: None,
         cors_origin: None,

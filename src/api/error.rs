@@ -167,9 +167,13 @@ impl From<StorageError> for ApiError {
                 "A collection holds at most {limit} fields; this write would give \"{collection}\" more."
             )),
             StorageError::Busy => ApiError::DatabaseBusy,
+            StorageError::Unstorable(why) => ApiError::InvalidPayload(format!(
+                "The database cannot store this item: {why}."
+            )),
             err @ (StorageError::Corrupt { .. }
             | StorageError::TransactionLost
-            | StorageError::Sqlite(_)) => ApiError::Internal(err.to_string()),
+            | StorageError::Sqlite(_)
+            | StorageError::Postgres(_)) => ApiError::Internal(err.to_string()),
         }
     }
 }

@@ -26,10 +26,9 @@ use crate::maintenance::{Decision, Intent, Notice, NoticeCache};
 use crate::metrics::Metrics;
 use crate::metrics::{WriteOutcome, GROUP_BUCKETS};
 use crate::secret::Digest;
-use crate::storage::{Storage, StorageError, Writer};
+use crate::storage::{Database, StorageError, Writer};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -56,7 +55,7 @@ pub struct Groups {
     gate: Arc<Gate>,
     metrics: Arc<Metrics>,
     /// The database the writer connection opens.
-    db: PathBuf,
+    db: Database,
     /// Writes that did not lead on arrival and have not been answered yet (queued, running in
     /// a group, or waiting for its commit): while there are any, relief workers take requests
     /// (`relief_wanted`), so the queue can grow while a group commits.
@@ -131,7 +130,7 @@ struct Write<T, F> {
 
 impl Groups {
     /// The writes of a pool of `workers`: while stalled, at most half of them wait.
-    pub fn new(workers: usize, gate: Arc<Gate>, metrics: Arc<Metrics>, db: PathBuf) -> Groups {
+    pub fn new(workers: usize, gate: Arc<Gate>, metrics: Arc<Metrics>, db: Database) -> Groups {
         Groups {
             gate,
             metrics,
@@ -368,7 +367,10 @@ impl Groups {
         }
 
         let committed = match writer.as_mut() {
-            Some(open) => open.storage.commit(),
+            Some(open) => match open.storage.sqlite() {
+                Some(sqlite) => sqlite.commit(),
+                None => Err(StorageError::TransactionLost),
+            },
             None => Err(StorageError::TransactionLost),
         };
         drop(writer);
@@ -401,7 +403,9 @@ impl Groups {
         writer: &mut Option<Opened>,
         deadline: Instant,
     ) -> Result<bool, ApiError> {
-        let storage = session::connection(writer, self.gate.epoch(), &self.db)?;
+        let storage = session::connection(writer, self.gate.epoch(), &self.db)?
+            .sqlite()
+            .ok_or_else(|| ApiError::Internal("the group commit serves SQLite only".into()))?;
         log::debug!("waiting for the write lock");
         match storage.begin(remaining(deadline)) {
             Ok(()) => {}
@@ -585,7 +589,9 @@ fn run_part<T>(
     let Some(open) = writer.as_mut() else {
         return Err(StorageError::TransactionLost.into());
     };
-    let storage: &mut Storage = &mut open.storage;
+    let Some(storage) = open.storage.sqlite() else {
+        return Err(StorageError::TransactionLost.into());
+    };
     catch_unwind(AssertUnwindSafe(|| storage.part(work))).unwrap_or_else(|_| {
         Err(ApiError::Internal(
             "the handler panicked in its write".into(),
@@ -617,6 +623,7 @@ fn remaining(deadline: Instant) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     /// Groups with no real gate or database behind them (the tests here never commit).
     fn test_groups(workers: usize) -> Groups {
@@ -626,7 +633,12 @@ mod tests {
             false,
         ));
         let metrics = Arc::new(Metrics::new(false, &[]));
-        Groups::new(workers, gate, metrics, PathBuf::from("/nonexistent/db"))
+        Groups::new(
+            workers,
+            gate,
+            metrics,
+            Database::File(PathBuf::from("/nonexistent/db")),
+        )
     }
 
     /// A queued write of `bytes` and the slot it is answered in.

@@ -7,10 +7,12 @@
 
 use super::error::ApiError;
 use super::App;
-use crate::maintenance::{AnnouncementCache, NoticeCache};
+use crate::maintenance::{self, AnnouncementCache, Decision, Intent, NoticeCache};
+use crate::metrics::WriteOutcome;
 use crate::secret::Digest;
-use crate::storage::{Storage, Writer};
+use crate::storage::{Database, Storage, StorageError, Writer};
 use std::os::unix::fs::MetadataExt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 /// One worker's state. Dropping the connection (`reset`) is always safe.
@@ -64,6 +66,9 @@ impl Session {
         app: &App,
         work: impl FnOnce(&Writer) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
+        if let Database::Postgres(_) = app.config.db {
+            return self.write_alone(app, work);
+        }
         app.groups.write(
             &mut self.notices,
             self.bypass.as_ref(),
@@ -73,27 +78,91 @@ impl Session {
     }
 }
 
+impl Session {
+    /// A write on PostgreSQL: a transaction of its own on this worker's connection (the
+    /// database commits many in parallel). The drain lock is held shared and the cluster's
+    /// state read before the gate looks at the host's flag; either closes the write.
+    fn write_alone<T>(
+        &mut self,
+        app: &App,
+        work: impl FnOnce(&Writer) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let storage = connection(&mut self.open, app.gate.epoch(), &app.config.db)?;
+        let Storage::Postgres(pg) = storage else {
+            return Err(ApiError::Internal(
+                "a PostgreSQL write on another engine".into(),
+            ));
+        };
+        let cluster = match pg.begin_write() {
+            Ok(cluster) => cluster,
+            Err(StorageError::Busy) => {
+                app.metrics.write(WriteOutcome::Busy, 1);
+                return Err(app
+                    .gate
+                    .busy(&mut self.notices, "the database stayed locked"));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let bypass = self.bypass.as_ref();
+        let host = app.gate.decide(&mut self.notices, Intent::Write, bypass);
+        let cluster = match cluster.notice() {
+            Some(notice) => maintenance::decide(Some(notice), Intent::Write, bypass),
+            None => Decision::Open,
+        };
+        for decision in [host, cluster] {
+            if let Decision::Closed(notice) = decision {
+                pg.rollback();
+                log::info!("write rolled back: maintenance is on");
+                app.metrics.write(WriteOutcome::Gate, 1);
+                return Err(ApiError::Maintenance(notice));
+            }
+        }
+        let done = catch_unwind(AssertUnwindSafe(|| work(&pg.writer()))).unwrap_or_else(|_| {
+            Err(ApiError::Internal(
+                "the handler panicked in its write".into(),
+            ))
+        });
+        match done {
+            Ok(value) => match pg.commit() {
+                Ok(()) => {
+                    app.metrics.write(WriteOutcome::Committed, 1);
+                    Ok(value)
+                }
+                Err(e) => {
+                    app.metrics.write(WriteOutcome::CommitFailed, 1);
+                    Err(e.into())
+                }
+            },
+            Err(e) => {
+                pg.rollback();
+                app.metrics.write(WriteOutcome::Undone, 1);
+                Err(e)
+            }
+        }
+    }
+}
+
 /// The connection in `open`, (re)opened when maintenance ended since it was opened or when the
 /// database file is no longer the one it opened.
 pub(super) fn connection<'s>(
     open: &'s mut Option<Opened>,
     epoch: u64,
-    db: &Path,
+    db: &Database,
 ) -> Result<&'s mut Storage, ApiError> {
-    let file = file_identity(db);
+    let file = db.file().and_then(file_identity);
     if open
         .as_ref()
-        .is_some_and(|o| o.epoch != epoch || o.file != file)
+        .is_some_and(|o| o.epoch != epoch || o.file != file || o.storage.is_broken())
     {
         *open = None;
     }
     if open.is_none() {
-        let storage = Storage::open(db)
-            .map_err(|e| ApiError::Internal(format!("opening {}: {e}", db.display())))?;
+        let storage = Storage::open(db, false)
+            .map_err(|e| ApiError::Internal(format!("opening {}: {e}", db.describe())))?;
         *open = Some(Opened {
             storage,
             epoch,
-            file: file_identity(db),
+            file: db.file().and_then(file_identity),
         });
     }
     Ok(&mut open

@@ -20,7 +20,7 @@ fn fixture() -> Fixture {
         root: dir.path().to_path_buf(),
         host: [127, 0, 0, 1].into(),
         port: 0,
-        db: dir.path().join("test.db"),
+        db: crate::storage::Database::File(dir.path().join("test.db")),
         workers: 4,
         token: Some("t".into()),
         cors_origin: Some(ORIGIN.into()),
@@ -197,10 +197,10 @@ fn a_replaced_database_file_is_served_without_a_maintenance_window() {
     assert_eq!(f.send("GET", "/items/a/1", &[auth], "").status, 200);
     // As an operator would: drain (the WAL is checkpointed into the file), then replace the
     // file with another database (a restored backup, here an empty one).
-    let db = f.app.config.db.clone();
+    let db = f.app.config.db.file().unwrap().to_path_buf();
     crate::storage::drain(&db, std::time::Duration::from_secs(5), || ()).unwrap();
     let other = db.with_extension("new");
-    drop(crate::storage::Storage::open(&other).unwrap());
+    drop(crate::storage::Sqlite::open(&other).unwrap());
     std::fs::rename(&other, &db).unwrap();
     let r = f.send("GET", "/items/a/1", &[auth], "");
     assert_eq!(r.status, 403, "the old, deleted file is still served");

@@ -8,7 +8,7 @@ fn main() -> ExitCode {
     let env = |name: &str| std::env::var(name).ok();
     let args: Vec<_> = std::env::args_os().skip(1).collect();
     let config = match config::parse_server_args(args, &env) {
-        Ok(Command::Run(config)) => config,
+        Ok(Command::Run(config)) => *config,
         Ok(Command::Help) => {
             println!("{}", config::SERVER_USAGE);
             return ExitCode::SUCCESS;

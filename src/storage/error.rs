@@ -21,8 +21,13 @@ pub enum StorageError {
     /// The write transaction was ended under the request (SQLite rolls back the whole
     /// transaction on some errors, a full disk for one): nothing of it can commit.
     TransactionLost,
+    /// The engine cannot store this content (PostgreSQL: a string holding U+0000, an index
+    /// entry over its size limit); the client's to change.
+    Unstorable(String),
     /// Any other database error.
     Sqlite(rusqlite::Error),
+    /// Any other PostgreSQL error (or a lost connection).
+    Postgres(crate::pg::PgError),
 }
 
 impl std::fmt::Display for StorageError {
@@ -44,12 +49,24 @@ impl std::fmt::Display for StorageError {
             StorageError::Busy => write!(f, "the database is locked by another connection"),
             StorageError::Corrupt { id } => write!(f, "item {id} is not a stored JSON object"),
             StorageError::TransactionLost => write!(f, "the write transaction was rolled back"),
+            StorageError::Unstorable(why) => write!(f, "the database cannot store this: {why}"),
             StorageError::Sqlite(e) => write!(f, "database: {e}"),
+            StorageError::Postgres(e) => write!(f, "database: {e}"),
         }
     }
 }
 
 impl std::error::Error for StorageError {}
+
+impl From<crate::pg::PgError> for StorageError {
+    fn from(err: crate::pg::PgError) -> Self {
+        match err.code() {
+            // lock_not_available, deadlock, serialization failure: another writer's turn.
+            Some("55P03" | "40P01" | "40001") => StorageError::Busy,
+            _ => StorageError::Postgres(err),
+        }
+    }
+}
 
 impl From<rusqlite::Error> for StorageError {
     fn from(err: rusqlite::Error) -> Self {

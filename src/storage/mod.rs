@@ -27,16 +27,20 @@
 //! what a client sees; the API maps its errors at the edge.
 
 mod drain;
+mod engine;
 mod error;
 mod migrations;
+pub mod postgres;
 mod schema;
 mod select;
 mod writer;
 
 pub use drain::{drain, DrainError, DrainReport};
+pub use engine::{Database, Storage, Writer};
 pub use error::{Result, StorageError};
+pub use postgres::{ClusterState, PgWriter, Postgres};
 pub use schema::{MAX_AUTO_INDEXES, MAX_COLLECTION_FIELDS};
-pub use writer::Writer;
+pub use writer::SqliteWriter;
 
 use writer::WriteState;
 
@@ -55,8 +59,8 @@ pub type Item = Map<String, Value>;
 /// writes set their own, shorter, wait in `Storage::begin`).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A connection to the database: a worker's, for reads, or the process's one writer.
-pub struct Storage {
+/// A connection to a SQLite database: a worker's, for reads, or the process's one writer.
+pub struct Sqlite {
     conn: Connection,
     /// State of the open write transaction, if any (see `begin`).
     write: WriteState,
@@ -116,9 +120,9 @@ pub struct Page {
     pub filter_count: Option<u64>,
 }
 
-impl Storage {
+impl Sqlite {
     /// Opens (creating if needed) the database, sets the durability pragmas and migrates it.
-    pub fn open(path: &Path) -> Result<Storage> {
+    pub fn open(path: &Path) -> Result<Sqlite> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // WAL lets readers run beside the writer; FULL makes a commit durable before the answer.
@@ -136,7 +140,7 @@ impl Storage {
         )?;
         // Queries name collections and fields as literals: one statement per shape.
         conn.set_prepared_statement_cache_capacity(64);
-        let mut storage = Storage {
+        let mut storage = Sqlite {
             conn,
             write: WriteState::default(),
         };
@@ -217,7 +221,7 @@ impl Storage {
 }
 
 /// The Directus type of a field from the JSON types its values have.
-fn directus_type(json_types: &[String]) -> &'static str {
+pub(super) fn directus_type(json_types: &[String]) -> &'static str {
     let mut kinds: Vec<&str> = json_types
         .iter()
         .filter(|t| *t != "null")
@@ -255,7 +259,7 @@ fn read_item(conn: &Connection, collection: &str, id: i64) -> Result<Option<Stor
 }
 
 /// A stored item's fields; an item that is not a JSON object is `Corrupt`.
-fn parse_data(id: i64, text: &str) -> Result<Map<String, Value>> {
+pub(super) fn parse_data(id: i64, text: &str) -> Result<Map<String, Value>> {
     match serde_json::from_str(text) {
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(StorageError::Corrupt { id }),
@@ -328,16 +332,16 @@ mod tests {
     use super::*;
 
     /// One write transaction of one part: the part's result (the transaction commits).
-    fn alone<T>(storage: &mut Storage, work: impl FnOnce(&Writer) -> Result<T>) -> Result<T> {
+    fn alone<T>(storage: &mut Sqlite, work: impl FnOnce(&Writer) -> Result<T>) -> Result<T> {
         storage.begin(Duration::from_secs(1)).unwrap();
         let result = storage.part(work);
         storage.commit().unwrap();
         result
     }
 
-    fn seeded() -> (tempfile::TempDir, Storage) {
+    fn seeded() -> (tempfile::TempDir, Sqlite) {
         let dir = tempfile::tempdir().unwrap();
-        let mut storage = Storage::open(&dir.path().join("plan.db")).unwrap();
+        let mut storage = Sqlite::open(&dir.path().join("plan.db")).unwrap();
         let items: Vec<(Option<i64>, Map<String, Value>)> = (0..5000)
             .map(|i| {
                 let item = serde_json::json!({"n": i % 500, "s": format!("w{i}"), "b": i % 2 == 0});
@@ -559,7 +563,7 @@ mod tests {
         assert!(storage.read_item("a", 7000).unwrap().is_none());
     }
 
-    fn plan(storage: &Storage, query: &str) -> String {
+    fn plan(storage: &Sqlite, query: &str) -> String {
         let query = Query::from_query_string(query).unwrap();
         let mut select = page_select(&storage.conn, "a", &query).unwrap();
         let sql = select.page_sql("d.id, d.data", &query, 100);

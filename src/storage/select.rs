@@ -316,7 +316,7 @@ impl Select {
 
 /// True when a number range `v op x` can hold no boolean (0 or 1 to SQL): then the index range
 /// alone is exact.
-fn number_range_is_exact(op: &str, x: f64) -> bool {
+pub(super) fn number_range_is_exact(op: &str, x: f64) -> bool {
     let holds = |b: f64| match op {
         "=" => b == x,
         "<" => b < x,
@@ -329,7 +329,7 @@ fn number_range_is_exact(op: &str, x: f64) -> bool {
 
 /// True for text that an object or an array could equal, or start with, as SQL sees them
 /// (`json_extract` gives their JSON text); the empty string starts every text.
-fn looks_like_json(text: &str) -> bool {
+pub(super) fn looks_like_json(text: &str) -> bool {
     text.is_empty() || text.starts_with(['{', '['])
 }
 
@@ -385,7 +385,7 @@ impl Select {
 
 /// The least string greater than every string that starts with `prefix`, or `None` when there
 /// is none (an empty prefix, or one made only of the last code point).
-fn successor(prefix: &str) -> Option<String> {
+pub(super) fn successor(prefix: &str) -> Option<String> {
     let mut chars: Vec<char> = prefix.chars().collect();
     while let Some(last) = chars.pop() {
         let next = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32);

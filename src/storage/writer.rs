@@ -6,7 +6,7 @@ use super::migrations::ANALYZE_ITEMS;
 use super::schema;
 use super::select::Select;
 use super::{
-    collection_exists, parse_data, Result, Storage, StorageError, StoredItem, BUSY_TIMEOUT,
+    collection_exists, parse_data, Result, Sqlite, StorageError, StoredItem, Writer, BUSY_TIMEOUT,
 };
 use crate::query::Query;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
@@ -27,7 +27,7 @@ pub(super) struct WriteState {
     parts: usize,
 }
 
-impl Storage {
+impl Sqlite {
     /// Opens a write transaction (`BEGIN IMMEDIATE`), waiting at most `wait` for another
     /// connection's lock (then `StorageError::Busy`). Requests then write in it through
     /// `part`, and `commit` or `rollback` ends it.
@@ -62,10 +62,10 @@ impl Storage {
             storage: self,
             done: false,
         };
-        let out = work(&Writer {
+        let out = work(&Writer::Sqlite(SqliteWriter {
             conn: &part.storage.conn,
             analyze: &part.storage.write.analyze,
-        });
+        }));
         if out.is_ok() {
             if let Err(e) = run_cached(&part.storage.conn, "RELEASE request") {
                 return Err(StorageError::from(e).into());
@@ -112,7 +112,7 @@ impl Storage {
 
 /// One request's view of the open write transaction (see `Storage::part`): the only way to
 /// change the database.
-pub struct Writer<'a> {
+pub struct SqliteWriter<'a> {
     conn: &'a Connection,
     analyze: &'a std::cell::RefCell<Vec<String>>,
 }
@@ -120,7 +120,7 @@ pub struct Writer<'a> {
 /// A request's savepoint; dropped before it was released (the work failed or panicked), it
 /// undoes the request's writes.
 struct Part<'s> {
-    storage: &'s mut Storage,
+    storage: &'s mut Sqlite,
     done: bool,
 }
 
@@ -139,7 +139,7 @@ impl Drop for Part<'_> {
     }
 }
 
-impl Writer<'_> {
+impl SqliteWriter<'_> {
     /// True when the collection exists.
     pub fn collection_exists(&self, name: &str) -> Result<bool> {
         collection_exists(self.conn, name)
@@ -402,7 +402,7 @@ impl Writer<'_> {
     }
 }
 
-impl Writer<'_> {
+impl SqliteWriter<'_> {
     /// Records the top-level fields these items bring that the collection has not seen, and
     /// indexes the scalar ones, inside this transaction (`schema::note_fields`).
     fn note_fields<'m>(

@@ -33,7 +33,6 @@ fn both_forms(s: &Server, (bracket, json_filter, expected): &(&str, Value, &[i64
     assert_eq!(r.ids(), *expected, "JSON form of {case}");
 }
 
-#[test]
 fn every_operator_in_both_filter_forms() {
     let s = dataset();
     // (bracket form, JSON form, ids selected): one case a line, which rustfmt would break up.
@@ -89,7 +88,6 @@ fn every_operator_in_both_filter_forms() {
     assert_eq!(r.ids(), vec![5]);
 }
 
-#[test]
 fn search_sort_fields_paging_and_meta() {
     let s = dataset();
     let ids = |q: &str| s.get(&format!("/items/articles?fields=id&{q}")).ids();
@@ -127,7 +125,6 @@ fn search_sort_fields_paging_and_meta() {
     );
 }
 
-#[test]
 fn default_limit_is_100() {
     let s = Server::start(&[]);
     let items: Vec<Value> = (0..150).map(|i| json!({"n": i})).collect();
@@ -136,7 +133,6 @@ fn default_limit_is_100() {
     assert_eq!(s.get("/items/many?limit=-1").ids().len(), 150);
 }
 
-#[test]
 fn collections_routes() {
     let s = Server::start(&[]);
     assert_eq!(s.get("/collections").data(), json!([]));
@@ -197,7 +193,6 @@ fn collection_a(items: &str) -> Server {
 
 const ONE_TWO_THREE: &str = r#"[{"t":"one"},{"t":"two"},{"t":"three"}]"#;
 
-#[test]
 fn create_one_answers_an_object_and_many_an_array_with_ids_in_order() {
     let s = collection_a(ONE_TWO_THREE);
     let r = s.json("POST", "/items/a", r#"{"t":"four"}"#);
@@ -211,7 +206,6 @@ fn create_one_answers_an_object_and_many_an_array_with_ids_in_order() {
     assert_eq!(r.data(), json!([{"id":5},{"id":10},{"id":11}]));
 }
 
-#[test]
 fn a_duplicate_id_in_a_create_batch_creates_nothing() {
     let s = collection_a(ONE_TWO_THREE);
     let r = s.json("POST", "/items/a", r#"[{"t":"x"},{"id":2,"t":"dup"}]"#);
@@ -224,7 +218,6 @@ fn a_duplicate_id_in_a_create_batch_creates_nothing() {
     assert_eq!(s.get("/items/a?fields=id").ids(), vec![1, 2, 3]);
 }
 
-#[test]
 fn patch_one_merges_and_stores_null() {
     let s = collection_a(ONE_TWO_THREE);
     // A matching id in the body is fine.
@@ -236,7 +229,6 @@ fn patch_one_merges_and_stores_null() {
     );
 }
 
-#[test]
 fn patch_one_refuses_another_id_an_array_and_a_missing_item() {
     let s = collection_a(ONE_TWO_THREE);
     // (path, body, expected code)
@@ -257,7 +249,6 @@ fn patch_one_refuses_another_id_an_array_and_a_missing_item() {
     assert_eq!(s.get("/items/a/1").data(), json!({"id":1,"t":"one"}));
 }
 
-#[test]
 fn patch_batch_as_an_array_of_items() {
     let s = collection_a(ONE_TWO_THREE);
     let r = s.json(
@@ -268,7 +259,6 @@ fn patch_batch_as_an_array_of_items() {
     assert_eq!(r.data(), json!([{"id":2,"n":20},{"id":3,"n":30}]));
 }
 
-#[test]
 fn patch_batch_by_keys() {
     let s = collection_a(ONE_TWO_THREE);
     let r = s.json(
@@ -279,7 +269,6 @@ fn patch_batch_by_keys() {
     assert_eq!(r.data(), json!([{"id":2,"k":true},{"id":3,"k":true}]));
 }
 
-#[test]
 fn patch_batch_by_query() {
     let s = collection_a(r#"[{"t":"one"},{"t":"two","k":true},{"t":"three","k":true}]"#);
     let r = s.json(
@@ -290,7 +279,6 @@ fn patch_batch_by_query() {
     assert_eq!(r.ids(), vec![2, 3]);
 }
 
-#[test]
 fn a_patch_batch_naming_a_missing_id_changes_nothing() {
     let s = collection_a(r#"[{"t":"one"},{"t":"two","n":20}]"#);
     for body in [
@@ -308,7 +296,6 @@ fn a_patch_batch_naming_a_missing_id_changes_nothing() {
     }
 }
 
-#[test]
 fn delete_one() {
     let s = collection_a(ONE_TWO_THREE);
     let r = s.req("DELETE", "/items/a/3", &[], None);
@@ -317,14 +304,12 @@ fn delete_one() {
     assert_eq!(s.get("/items/a?fields=id").ids(), vec![1, 2]);
 }
 
-#[test]
 fn a_delete_batch_naming_a_missing_id_deletes_nothing() {
     let s = collection_a(ONE_TWO_THREE);
     assert_eq!(s.json("DELETE", "/items/a", "[3, 99]").code(), "FORBIDDEN");
     assert_eq!(s.get("/items/a/3").status, 200);
 }
 
-#[test]
 fn delete_batch_by_array_keys_and_query() {
     let s = collection_a(r#"[{"t":1},{"t":2},{"t":3},{"k":true},{"k":true},{"t":6}]"#);
     // (body, the ids left after it)
@@ -340,7 +325,6 @@ fn delete_batch_by_array_keys_and_query() {
     }
 }
 
-#[test]
 fn ids_are_never_reused_after_a_delete() {
     let s = collection_a(ONE_TWO_THREE);
     // The highest ids go, one alone and one in a batch: a reused id would be 2.
@@ -349,7 +333,6 @@ fn ids_are_never_reused_after_a_delete() {
     assert_eq!(s.json("POST", "/items/a", "{}").data()["id"], 4);
 }
 
-#[test]
 fn error_codes_and_statuses() {
     let s = Server::start(&["--max-body", "200"]);
     seed(&s, "a", r#"{"t":"x"}"#);
@@ -476,7 +459,6 @@ fn corrupt_row_is_a_500_with_request_id_and_no_detail() {
     );
 }
 
-#[test]
 fn ping_health_head_options_and_bodyless_json() {
     let s = Server::start(&[]);
     seed(&s, "a", r#"{"t":"x"}"#);
@@ -512,7 +494,6 @@ fn ping_health_head_options_and_bodyless_json() {
     }
 }
 
-#[test]
 fn token_auth() {
     let s = Server::start(&["--token", "s3cret-token"]);
     let bearer = [("Authorization", "Bearer s3cret-token")];
@@ -579,7 +560,6 @@ fn token_auth() {
     assert!(!log.contains("s3cret"), "the token reached the log:\n{log}");
 }
 
-#[test]
 fn token_sent_to_a_server_without_one_is_ignored() {
     let s = Server::start(&[]);
     assert_eq!(
@@ -594,7 +574,6 @@ fn token_sent_to_a_server_without_one_is_ignored() {
     );
 }
 
-#[test]
 fn cors() {
     let s = Server::start(&["--cors-origin", "http://app.example", "--token", "t"]);
     let pre = s.req(
@@ -660,7 +639,6 @@ fn cors() {
     assert_eq!(r.status, 204);
 }
 
-#[test]
 fn data_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Server::start_in(dir.path(), &[]);
@@ -679,7 +657,6 @@ fn data_survives_a_restart() {
     );
 }
 
-#[test]
 fn hostile_names_and_values_are_data() {
     let s = Server::start(&[]);
     seed(
@@ -777,4 +754,31 @@ fn environment_variables_configure_the_server() {
     );
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+// Every test above without `#[test]` runs on both engines.
+crate::engines! {
+    every_operator_in_both_filter_forms,
+    search_sort_fields_paging_and_meta,
+    default_limit_is_100,
+    collections_routes,
+    create_one_answers_an_object_and_many_an_array_with_ids_in_order,
+    a_duplicate_id_in_a_create_batch_creates_nothing,
+    patch_one_merges_and_stores_null,
+    patch_one_refuses_another_id_an_array_and_a_missing_item,
+    patch_batch_as_an_array_of_items,
+    patch_batch_by_keys,
+    patch_batch_by_query,
+    a_patch_batch_naming_a_missing_id_changes_nothing,
+    delete_one,
+    a_delete_batch_naming_a_missing_id_deletes_nothing,
+    delete_batch_by_array_keys_and_query,
+    ids_are_never_reused_after_a_delete,
+    error_codes_and_statuses,
+    ping_health_head_options_and_bodyless_json,
+    token_auth,
+    token_sent_to_a_server_without_one_is_ignored,
+    cors,
+    data_survives_a_restart,
+    hostile_names_and_values_are_data,
 }

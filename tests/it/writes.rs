@@ -145,23 +145,45 @@ fn bypassed_writes_share_commits_during_maintenance_and_the_others_are_refused()
         .trim()
         .to_string();
 
-    all_at_once(s.addr, |w, c| {
-        let bypassed = w % 2 == 0;
-        let mut headers = vec![("Content-Type", "application/json")];
-        if bypassed {
-            headers.push(("X-Maintenance-Bypass", secret.as_str()));
-        }
-        for round in 0..ROUNDS {
-            let id = 1 + (w * ROUNDS + round) as i64;
-            let r = c.send(
+    // A slow bypassed write (a trigger an operator could add) holds the write lock while the
+    // others arrive, so that they queue and share commits however loaded the machine is.
+    let conn = rusqlite::Connection::open(s.db()).unwrap();
+    conn.execute_batch(SLOW_TRIGGER).unwrap();
+    std::thread::scope(|scope| {
+        let slow = scope.spawn(|| {
+            let mut c = Client::connect(s.addr);
+            let headers = [
+                ("Content-Type", "application/json"),
+                ("X-Maintenance-Bypass", secret.as_str()),
+            ];
+            c.send(
                 "POST",
                 "/items/a",
                 &headers,
-                Some(&json!({"id": id}).to_string()),
-            );
-            let want = if bypassed { 200 } else { 503 };
-            assert_eq!(r.status, want, "writer {w} round {round}: {}", r.text());
-        }
+                Some(r#"{"id":100000,"slow":1}"#),
+            )
+            .status
+        });
+        hold_until_locked(&conn, &slow);
+        all_at_once(s.addr, |w, c| {
+            let bypassed = w % 2 == 0;
+            let mut headers = vec![("Content-Type", "application/json")];
+            if bypassed {
+                headers.push(("X-Maintenance-Bypass", secret.as_str()));
+            }
+            for round in 0..ROUNDS {
+                let id = 1 + (w * ROUNDS + round) as i64;
+                let r = c.send(
+                    "POST",
+                    "/items/a",
+                    &headers,
+                    Some(&json!({"id": id}).to_string()),
+                );
+                let want = if bypassed { 200 } else { 503 };
+                assert_eq!(r.status, want, "writer {w} round {round}: {}", r.text());
+            }
+        });
+        assert_eq!(slow.join().unwrap(), 200);
     });
     let ids: std::collections::BTreeSet<i64> = crate::common::snapshot(&s.db())
         .into_iter()
@@ -170,6 +192,7 @@ fn bypassed_writes_share_commits_during_maintenance_and_the_others_are_refused()
     let bypassed: std::collections::BTreeSet<i64> = (0..WRITERS)
         .filter(|w| w % 2 == 0)
         .flat_map(|w| (0..ROUNDS).map(move |r| 1 + (w * ROUNDS + r) as i64))
+        .chain([100000])
         .collect();
     assert_eq!(ids, bypassed, "exactly the bypassed writes committed");
 
@@ -261,6 +284,26 @@ fn a_failed_commit_fails_every_write_in_its_group() {
     assert!(s.stderr().contains("writes failed to commit"));
 }
 
+/// A trigger that makes a write of an item with `"slow": 1` hold the write lock a while.
+const SLOW_TRIGGER: &str = "CREATE TRIGGER slow AFTER INSERT ON directus_items
+     WHEN json_extract(new.data, '$.slow') = 1
+     BEGIN
+         SELECT count(*) FROM (WITH RECURSIVE c(x) AS (
+             SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT x FROM c);
+     END;";
+
+/// Returns once the slow write holds the write lock (another connection cannot take it).
+fn hold_until_locked<T>(conn: &rusqlite::Connection, slow: &std::thread::ScopedJoinHandle<'_, T>) {
+    conn.busy_timeout(std::time::Duration::ZERO).unwrap();
+    while conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").is_ok() {
+        assert!(
+            !slow.is_finished(),
+            "the slow write ended before the others came"
+        );
+        std::thread::yield_now();
+    }
+}
+
 /// A write holds its worker until its commit is durable; relief workers take the requests that
 /// come meanwhile, so a group can hold more writes than there are workers. Here 2 workers: a
 /// slow write (a trigger an operator could add) holds the write lock while six more writes
@@ -270,15 +313,7 @@ fn a_group_holds_more_writes_than_there_are_workers() {
     let mut s = Server::start_logging("info,directus::api::group=debug", &["--workers", "2"]);
     seed(&s, "a", "[]");
     let conn = rusqlite::Connection::open(s.db()).unwrap();
-    conn.execute_batch(
-        "CREATE TRIGGER slow AFTER INSERT ON directus_items
-         WHEN json_extract(new.data, '$.slow') = 1
-         BEGIN
-             SELECT count(*) FROM (WITH RECURSIVE c(x) AS (
-                 SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT x FROM c);
-         END;",
-    )
-    .unwrap();
+    conn.execute_batch(SLOW_TRIGGER).unwrap();
     let json = [("Content-Type", "application/json")];
     std::thread::scope(|scope| {
         let slow = scope.spawn(|| {
@@ -286,15 +321,7 @@ fn a_group_holds_more_writes_than_there_are_workers() {
             c.send("POST", "/items/a", &json, Some(r#"{"slow":1}"#))
                 .status
         });
-        // The slow write holds the lock once another connection cannot take it.
-        conn.busy_timeout(std::time::Duration::ZERO).unwrap();
-        while conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").is_ok() {
-            assert!(
-                !slow.is_finished(),
-                "the slow write ended before the others came"
-            );
-            std::thread::yield_now();
-        }
+        hold_until_locked(&conn, &slow);
         let others: Vec<_> = (0..6)
             .map(|i| {
                 scope.spawn(move || {

@@ -14,6 +14,64 @@ use std::time::Duration;
 pub const SERVER: &str = env!("CARGO_BIN_EXE_directus-server");
 pub const CLI: &str = env!("CARGO_BIN_EXE_directus");
 
+/// The engine a test runs on (`engines!` runs a test once on each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+thread_local! {
+    static ENGINE: std::cell::Cell<Engine> = const { std::cell::Cell::new(Engine::Sqlite) };
+}
+
+/// Runs `test` with servers on `engine`.
+pub fn on(engine: Engine, test: fn()) {
+    ENGINE.set(engine);
+    test();
+}
+
+/// The engine of the running test.
+pub fn engine() -> Engine {
+    ENGINE.get()
+}
+
+/// On PostgreSQL, the `--db` a server in `root` gets (unless the test gives one): a database
+/// of its own per root, kept in the root so that a restart finds the same one.
+fn engine_db(root: &Path, args: &[&str]) -> Option<String> {
+    if engine() != Engine::Postgres || args.contains(&"--db") {
+        return None;
+    }
+    let kept = root.join("test-database-uri");
+    if let Ok(uri) = std::fs::read_to_string(&kept) {
+        return Some(uri);
+    }
+    let pg = pg::cluster();
+    let uri = pg.uri(&pg.database());
+    std::fs::write(&kept, &uri).unwrap();
+    Some(uri)
+}
+
+/// Generates, for each named test function, a `#[test]` on each engine:
+/// `module::sqlite::name` and `module::postgres::name`.
+#[macro_export]
+macro_rules! engines {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $name() {
+                $crate::common::on($crate::common::Engine::Sqlite, super::$name)
+            })*
+        }
+        mod postgres {
+            $(#[test]
+            fn $name() {
+                $crate::common::on($crate::common::Engine::Postgres, super::$name)
+            })*
+        }
+    };
+}
+
 /// A running server in a root of its own; killed when dropped.
 pub struct Server {
     pub child: Child,
@@ -43,6 +101,13 @@ impl Server {
     }
 
     fn launch(root: &Path, rust_log: &str, args: &[&str]) -> Server {
+        let db = engine_db(root, args);
+        let args: Vec<&str> = args
+            .iter()
+            .copied()
+            .chain(db.iter().flat_map(|uri| ["--db", uri.as_str()]))
+            .collect();
+        let args = args.as_slice();
         let stderr = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -119,6 +184,32 @@ impl Server {
 
     pub fn db(&self) -> PathBuf {
         self.root.join("data").join("directus.db")
+    }
+
+    /// On PostgreSQL, a connection to this server's database (`None` on SQLite).
+    pub fn pg(&self) -> Option<directus::pg::Client> {
+        let uri = std::fs::read_to_string(self.root.join("test-database-uri")).ok()?;
+        let config = directus::pg::PgConfig::parse(&uri, &|_| None).unwrap();
+        Some(directus::pg::Client::connect(&config).unwrap())
+    }
+
+    /// Every stored item as `(collection, id, data)`, on either engine.
+    pub fn snapshot(&self) -> Vec<(String, i64, String)> {
+        let Some(mut pg) = self.pg() else {
+            return snapshot(&self.db());
+        };
+        let rows = pg
+            .query(
+                "SELECT collection, id, data FROM directus_items ORDER BY collection COLLATE \"C\", id",
+                &[],
+            )
+            .unwrap();
+        rows.into_iter()
+            .map(|mut r| {
+                let id = r.int(1).unwrap();
+                (r.take(0).unwrap(), id, r.take(2).unwrap())
+            })
+            .collect()
     }
 
     pub fn stderr(&self) -> String {

@@ -1,0 +1,828 @@
+//! The PostgreSQL engine: the same reads and writes as the SQLite one, in PostgreSQL's SQL.
+//!
+//! Each worker owns one connection. A write is one transaction of its own (PostgreSQL commits
+//! many in parallel, so there is no group commit and no process-wide writer): `begin_write`
+//! opens it, takes the drain lock shared (`pg_advisory_xact_lock_shared`) and only then reads
+//! the cluster's maintenance state, in a statement of its own so that it sees any state a
+//! drain committed before taking the lock exclusively.
+//!
+//! `schema` holds the migrations and the layout; `select` the SQL of queries.
+
+mod schema;
+mod select;
+
+pub use schema::{object_name, CHANNEL, DRAIN_LOCK};
+
+use super::{directus_type, FieldInfo, Page, Result, StorageError, StoredItem};
+use crate::pg::{Client, PgConfig, PgError, Row};
+use crate::query::Query;
+use select::Select;
+use serde_json::{Map, Value};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// At most this many fields of one collection are indexed automatically.
+use super::{MAX_AUTO_INDEXES, MAX_COLLECTION_FIELDS};
+
+/// Advisory lock taken (per transaction) before fields are recorded and indexes made: index
+/// builds in two transactions at once could deadlock on the table's locks (ASCII "dirfield").
+const FIELDS_LOCK: i64 = 0x6469_7266_6965_6c64;
+
+/// Advisory lock namespace for moving a collection's id sequence past ids given by clients.
+const IDS_LOCK: i32 = 0x6469_6473;
+
+/// The cluster's maintenance state as a write transaction read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterState {
+    /// `off`, `full` or `read-only`.
+    pub mode: String,
+    /// The notice's JSON (message, retry, bypass digest), when on.
+    pub notice: Option<String>,
+}
+
+impl ClusterState {
+    /// The notice that closes this cluster's servers, or `None` when it is open.
+    pub fn notice(&self) -> Option<crate::maintenance::Notice> {
+        match self.mode.as_str() {
+            "off" => None,
+            // The same content as the host's flag file (message, retry, bypass digest, mode);
+            // anything unreadable is full maintenance without bypass, as for the flag.
+            _ => Some(crate::maintenance::Notice::parse(
+                self.notice.as_deref().unwrap_or("").as_bytes(),
+            )),
+        }
+    }
+}
+
+/// One connection to the database.
+pub struct Postgres {
+    client: RefCell<Client>,
+}
+
+impl Postgres {
+    /// Connects, and when `migrate` brings the schema up to date (the server does at start).
+    pub fn open(config: &PgConfig, migrate: bool) -> Result<Postgres> {
+        let mut client = Client::connect(config)?;
+        if migrate {
+            schema::migrate(&mut client)?;
+        }
+        Ok(Postgres {
+            client: RefCell::new(client),
+        })
+    }
+
+    /// The connection, for the cluster's own statements (the CLI, the listener).
+    pub fn client(&mut self) -> &mut Client {
+        self.client.get_mut()
+    }
+
+    /// True once the connection failed: it must be replaced.
+    pub fn is_broken(&self) -> bool {
+        self.client.borrow().is_broken()
+    }
+
+    pub fn ping(&mut self) -> Result<()> {
+        self.client().query("SELECT 1", &[])?;
+        Ok(())
+    }
+
+    pub fn list_collections(&mut self) -> Result<Vec<String>> {
+        let rows = self.client().query(
+            "SELECT collection FROM directus_collections ORDER BY collection COLLATE \"C\"",
+            &[],
+        )?;
+        Ok(rows.into_iter().filter_map(|mut r| r.take(0)).collect())
+    }
+
+    pub fn collection_exists(&mut self, name: &str) -> Result<bool> {
+        collection_exists(self.client.get_mut(), name)
+    }
+
+    pub fn read_item(&mut self, collection: &str, id: i64) -> Result<Option<StoredItem>> {
+        let row = self.client().query_opt(
+            "SELECT data FROM directus_items WHERE collection = $1 AND id = $2::bigint",
+            &[Some(collection), Some(&id.to_string())],
+        )?;
+        Ok(row
+            .and_then(|mut r| r.take(0))
+            .map(|data| StoredItem { id, data }))
+    }
+
+    /// A page of items with its counts, from one snapshot (a repeatable-read transaction when
+    /// counts are asked for; one statement otherwise).
+    pub fn read_items(
+        &mut self,
+        collection: &str,
+        query: &Query,
+        default_limit: i64,
+    ) -> Result<Page> {
+        let client = self.client.get_mut();
+        let counted = query.total_count || query.filter_count;
+        if counted {
+            client.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+        }
+        let page = read_page(client, collection, query, default_limit);
+        if counted {
+            let ended = client.batch(if page.is_ok() { "COMMIT" } else { "ROLLBACK" });
+            if page.is_ok() {
+                ended?;
+            }
+        }
+        page
+    }
+
+    pub fn fields(&mut self, collection: &str) -> Result<Vec<FieldInfo>> {
+        let client = self.client.get_mut();
+        let rows = client.query(
+            "SELECT e.key, CASE jsonb_typeof(e.value) \
+                 WHEN 'number' THEN CASE WHEN e.value::text ~ '^-?[0-9]+$' THEN 'integer' ELSE 'real' END \
+                 WHEN 'string' THEN 'text' WHEN 'boolean' THEN e.value::text \
+                 ELSE jsonb_typeof(e.value) END \
+             FROM directus_items AS d, jsonb_each(d.doc) AS e WHERE d.collection = $1 \
+             GROUP BY 1, 2 ORDER BY min(d.id), e.key COLLATE \"C\"",
+            &[Some(collection)],
+        )?;
+        let indexed: HashMap<String, bool> = client
+            .query(
+                "SELECT field, indexed FROM directus_fields WHERE collection = $1",
+                &[Some(collection)],
+            )?
+            .into_iter()
+            .map(|mut r| Ok((r.take(0).unwrap_or_default(), r.bool(1)?)))
+            .collect::<Result<_>>()?;
+        let mut seen: Vec<(String, Vec<String>)> = Vec::new();
+        let mut at: HashMap<String, usize> = HashMap::new();
+        for mut row in rows {
+            let (field, kind) = (
+                row.take(0).unwrap_or_default(),
+                row.take(1).unwrap_or_default(),
+            );
+            let i = *at.entry(field.clone()).or_insert_with(|| {
+                seen.push((field, Vec::new()));
+                seen.len() - 1
+            });
+            seen[i].1.push(kind);
+        }
+        let mut out = vec![FieldInfo {
+            field: "id".into(),
+            kind: "integer",
+            indexed: true,
+        }];
+        for (field, kinds) in seen {
+            out.push(FieldInfo {
+                kind: directus_type(&kinds),
+                indexed: indexed.get(&field).copied().unwrap_or(false),
+                field,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Opens a write transaction: `BEGIN`, the drain lock shared, then the cluster's state
+    /// (read after the lock, in a statement of its own).
+    pub fn begin_write(&mut self) -> Result<ClusterState> {
+        let client = self.client.get_mut();
+        if client.in_transaction() {
+            client.batch("ROLLBACK")?;
+        }
+        client.batch("BEGIN")?;
+        let state = (|| {
+            client.query(
+                "SELECT pg_advisory_xact_lock_shared($1::bigint)",
+                &[Some(&DRAIN_LOCK.to_string())],
+            )?;
+            let mut row = client
+                .query_opt("SELECT mode, notice FROM directus_cluster", &[])?
+                .ok_or_else(|| PgError::Protocol("directus_cluster has no row".into()))?;
+            Ok::<_, PgError>(ClusterState {
+                mode: row.take(0).unwrap_or_else(|| "off".into()),
+                notice: row.take(1),
+            })
+        })();
+        if state.is_err() {
+            self.rollback();
+        }
+        Ok(state?)
+    }
+
+    /// The open write transaction's only way to change the database.
+    pub fn writer(&self) -> super::Writer<'_> {
+        super::Writer::Postgres(PgWriter {
+            client: &self.client,
+        })
+    }
+
+    /// Commits the open write transaction.
+    pub fn commit(&mut self) -> Result<()> {
+        let client = self.client.get_mut();
+        let committed = client.batch("COMMIT");
+        if committed.is_err() {
+            self.rollback();
+        }
+        Ok(committed?)
+    }
+
+    /// Ends the open transaction, if any, without applying it.
+    pub fn rollback(&mut self) {
+        let client = self.client.get_mut();
+        if client.in_transaction() && !client.is_broken() {
+            if let Err(e) = client.batch("ROLLBACK") {
+                log::error!("rolling back a write transaction failed: {e}");
+            }
+        }
+    }
+}
+
+fn collection_exists(client: &mut Client, name: &str) -> Result<bool> {
+    Ok(client
+        .query_opt(
+            "SELECT 1 FROM directus_collections WHERE collection = $1",
+            &[Some(name)],
+        )?
+        .is_some())
+}
+
+fn params(p: &[Option<String>]) -> Vec<Option<&str>> {
+    p.iter().map(|v| v.as_deref()).collect()
+}
+
+fn read_page(
+    client: &mut Client,
+    collection: &str,
+    query: &Query,
+    default_limit: i64,
+) -> Result<Page> {
+    let total_count = match query.total_count {
+        true => Some(
+            client.query(
+                "SELECT count(*) FROM directus_items WHERE collection = $1",
+                &[Some(collection)],
+            )?[0]
+                .int(0)? as u64,
+        ),
+        false => None,
+    };
+    let mut select = Select::new(collection);
+    select.where_clause(query);
+    let filter_count = match query.filter_count {
+        true => {
+            let sql = format!(
+                "SELECT count(*) FROM directus_items AS d WHERE {}",
+                select.condition
+            );
+            Some(client.query(&sql, &params(&select.params))?[0].int(0)? as u64)
+        }
+        false => None,
+    };
+    let sql = select.page_sql("d.id, d.data", query, default_limit);
+    let rows = client.query(&sql, &params(&select.params))?;
+    let items = rows
+        .into_iter()
+        .map(|mut r| {
+            Ok(StoredItem {
+                id: r.int(0)?,
+                data: r.take(1).unwrap_or_default(),
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(Page {
+        items,
+        total_count,
+        filter_count,
+    })
+}
+
+/// One request's view of the open write transaction.
+pub struct PgWriter<'a> {
+    client: &'a RefCell<Client>,
+}
+
+impl PgWriter<'_> {
+    fn query(&self, sql: &str, p: &[Option<&str>]) -> Result<Vec<Row>> {
+        Ok(self.client.borrow_mut().query(sql, p)?)
+    }
+
+    fn execute(&self, sql: &str, p: &[Option<&str>]) -> Result<u64> {
+        Ok(self.client.borrow_mut().execute(sql, p)?)
+    }
+
+    fn batch(&self, sql: &str) -> Result<()> {
+        Ok(self.client.borrow_mut().batch(sql)?)
+    }
+
+    pub fn collection_exists(&self, name: &str) -> Result<bool> {
+        collection_exists(&mut self.client.borrow_mut(), name)
+    }
+
+    pub fn create_collection(&self, name: &str, created_at: &str) -> Result<bool> {
+        let ids = object_name("directus_ids", &[name]);
+        let n = self.execute(
+            "INSERT INTO directus_collections (collection, created_at, ids) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+            &[Some(name), Some(created_at), Some(&ids)],
+        )?;
+        if n == 1 {
+            // The sequence's name is a digest: no request text becomes an identifier.
+            self.batch(&format!("CREATE SEQUENCE IF NOT EXISTS {ids} AS bigint"))?;
+        }
+        Ok(n == 1)
+    }
+
+    pub fn delete_collection(&self, name: &str) -> Result<bool> {
+        let Some(mut row) = self
+            .query(
+                "SELECT ids FROM directus_collections WHERE collection = $1 FOR UPDATE",
+                &[Some(name)],
+            )?
+            .into_iter()
+            .next()
+        else {
+            return Ok(false);
+        };
+        let ids = row.take(0).unwrap_or_default();
+        let fields = self.query(
+            "SELECT field FROM directus_fields WHERE collection = $1",
+            &[Some(name)],
+        )?;
+        for mut f in fields {
+            let field = f.take(0).unwrap_or_default();
+            let index = object_name("directus_index", &[name, &field]);
+            self.batch(&format!("DROP INDEX IF EXISTS {index}"))?;
+        }
+        self.execute(
+            "DELETE FROM directus_items WHERE collection = $1",
+            &[Some(name)],
+        )?;
+        self.execute(
+            "DELETE FROM directus_collections WHERE collection = $1",
+            &[Some(name)],
+        )?;
+        if is_digest_name(&ids) {
+            self.batch(&format!("DROP SEQUENCE IF EXISTS {ids}"))?;
+        }
+        Ok(true)
+    }
+
+    /// The collection's id sequence, or `NoSuchCollection`.
+    fn sequence(&self, collection: &str) -> Result<String> {
+        self.query(
+            "SELECT ids FROM directus_collections WHERE collection = $1",
+            &[Some(collection)],
+        )?
+        .into_iter()
+        .next()
+        .and_then(|mut r| r.take(0))
+        .filter(|ids| is_digest_name(ids))
+        .ok_or_else(|| StorageError::NoSuchCollection {
+            collection: collection.to_string(),
+        })
+    }
+
+    /// Moves the sequence past `id` if it is not yet: auto ids then pass the ids clients
+    /// gave. Moves are serialized (one lock per collection, held to the end of the
+    /// transaction) so that the sequence never goes back.
+    fn advance(&self, sequence: &str, id: i64, locked: &mut bool) -> Result<()> {
+        if !*locked {
+            self.query(
+                "SELECT pg_advisory_xact_lock($1::integer, hashtext($2))",
+                &[Some(&IDS_LOCK.to_string()), Some(sequence)],
+            )?;
+            *locked = true;
+        }
+        self.query(
+            "SELECT setval($1::regclass, $2::bigint) \
+             WHERE $2::bigint > coalesce(pg_sequence_last_value($1::regclass), 0)",
+            &[Some(sequence), Some(&id.to_string())],
+        )?;
+        Ok(())
+    }
+
+    /// `n` new ids from the sequence, ascending.
+    fn new_ids(&self, sequence: &str, n: usize) -> Result<Vec<i64>> {
+        let rows = self.query(
+            "SELECT nextval($1::regclass) FROM generate_series(1, $2::integer)",
+            &[Some(sequence), Some(&n.to_string())],
+        )?;
+        let mut ids = first_ints(&rows)?;
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    pub fn create_items(
+        &self,
+        collection: &str,
+        items: &[(Option<i64>, Map<String, Value>)],
+    ) -> Result<Vec<StoredItem>> {
+        let sequence = self.sequence(collection)?;
+        self.note_fields(collection, items.iter().map(|(_, data)| data))?;
+        let given: Vec<i64> = items.iter().filter_map(|(id, _)| *id).collect();
+        let mut seen = std::collections::HashSet::with_capacity(given.len());
+        for id in &given {
+            if !seen.insert(*id) {
+                return Err(duplicate(collection, *id));
+            }
+        }
+        // Ids in order, as SQLite assigns them: an item without one takes the next after
+        // every id so far, given or taken.
+        let mut ids: Vec<i64> = Vec::with_capacity(items.len());
+        let (mut given_max, mut locked) = (None::<i64>, false);
+        let mut i = 0;
+        while i < items.len() {
+            if let Some(id) = items[i].0 {
+                given_max = given_max.max(Some(id));
+                ids.push(id);
+                i += 1;
+                continue;
+            }
+            let run = items[i..].iter().take_while(|(id, _)| id.is_none()).count();
+            if let Some(max) = given_max.take() {
+                self.advance(&sequence, max, &mut locked)?;
+            }
+            ids.extend(self.new_ids(&sequence, run)?);
+            i += run;
+        }
+        if let Some(max) = given_max {
+            self.advance(&sequence, max, &mut locked)?;
+        }
+        let mut stored: Vec<StoredItem> = items
+            .iter()
+            .zip(ids)
+            .map(|((_, data), id)| StoredItem {
+                id,
+                data: serde_json::to_string(data).expect("a JSON map always serializes"),
+            })
+            .collect();
+        // An auto id can meet an id a client gave in a transaction still open: such items
+        // take new ids and go again.
+        let mut pending: Vec<usize> = (0..stored.len()).collect();
+        for _round in 0..8 {
+            let rows: Vec<&StoredItem> = pending.iter().map(|i| &stored[*i]).collect();
+            let inserted = self.insert_rows(collection, &rows)?;
+            let refused: Vec<usize> = pending
+                .iter()
+                .copied()
+                .filter(|i| !inserted.contains(&stored[*i].id))
+                .collect();
+            if refused.is_empty() {
+                return Ok(stored);
+            }
+            if let Some(i) = refused.iter().find(|i| items[**i].0.is_some()) {
+                return Err(duplicate(collection, stored[*i].id));
+            }
+            let ids = self.new_ids(&sequence, refused.len())?;
+            for (i, id) in refused.iter().zip(ids) {
+                stored[*i].id = id;
+            }
+            pending = refused;
+        }
+        Err(StorageError::Busy)
+    }
+
+    /// Inserts rows, skipping ids that exist; returns the ids inserted.
+    fn insert_rows(
+        &self,
+        collection: &str,
+        rows: &[&StoredItem],
+    ) -> Result<std::collections::HashSet<i64>> {
+        let out = if let [one] = rows {
+            self.query(
+                "INSERT INTO directus_items (collection, id, data) VALUES ($1, $2::bigint, $3) \
+                 ON CONFLICT DO NOTHING RETURNING id",
+                &[Some(collection), Some(&one.id.to_string()), Some(&one.data)],
+            )
+        } else {
+            self.query(
+                "INSERT INTO directus_items (collection, id, data) \
+                 SELECT $1, (e ->> 0)::bigint, e ->> 1 FROM json_array_elements($2::json) AS e \
+                 ON CONFLICT DO NOTHING RETURNING id",
+                &[Some(collection), Some(&pairs(rows))],
+            )
+        };
+        let out = out.map_err(|e| explain(collection, e))?;
+        Ok(first_ints(&out)?.into_iter().collect())
+    }
+
+    pub fn update_items(
+        &self,
+        collection: &str,
+        ids: &[i64],
+        patch: &Map<String, Value>,
+    ) -> Result<Vec<StoredItem>> {
+        let patches: Vec<(i64, &Map<String, Value>)> = ids.iter().map(|id| (*id, patch)).collect();
+        self.update_each(collection, &patches)
+    }
+
+    pub fn update_each(
+        &self,
+        collection: &str,
+        patches: &[(i64, &Map<String, Value>)],
+    ) -> Result<Vec<StoredItem>> {
+        self.note_fields(collection, patches.iter().map(|(_, p)| *p))?;
+        let mut order: Vec<i64> = Vec::new();
+        for (id, _) in patches {
+            if !order.contains(id) {
+                order.push(*id);
+            }
+        }
+        // FOR UPDATE: a concurrent PATCH of the same item waits, then merges into this one's
+        // result rather than over it.
+        let rows = self.query(
+            "SELECT id, data FROM directus_items WHERE collection = $1 \
+             AND id = ANY($2::bigint[]) FOR UPDATE",
+            &[Some(collection), Some(&int_array(&order))],
+        )?;
+        let mut current: HashMap<i64, String> = HashMap::new();
+        for mut r in rows {
+            current.insert(r.int(0)?, r.take(1).unwrap_or_default());
+        }
+        let mut merged: Vec<(i64, Map<String, Value>)> = Vec::with_capacity(order.len());
+        for id in &order {
+            let text = current
+                .get(id)
+                .ok_or_else(|| no_such_item(collection, *id))?;
+            let data = super::parse_data(*id, text)?;
+            merged.push((*id, data));
+        }
+        let at: HashMap<i64, usize> = order.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        for (id, patch) in patches {
+            let item = &mut merged[at[id]].1;
+            for (k, v) in patch.iter() {
+                if k != "id" {
+                    item.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        let stored: Vec<StoredItem> = merged
+            .into_iter()
+            .map(|(id, data)| StoredItem {
+                id,
+                data: serde_json::to_string(&data).expect("a JSON map always serializes"),
+            })
+            .collect();
+        let written = if let [one] = stored.as_slice() {
+            self.execute(
+                "UPDATE directus_items SET data = $3 WHERE collection = $1 AND id = $2::bigint",
+                &[Some(collection), Some(&one.id.to_string()), Some(&one.data)],
+            )
+        } else {
+            let rows: Vec<&StoredItem> = stored.iter().collect();
+            self.execute(
+                "UPDATE directus_items AS d SET data = e ->> 1 \
+                 FROM json_array_elements($2::json) AS e \
+                 WHERE d.collection = $1 AND d.id = (e ->> 0)::bigint",
+                &[Some(collection), Some(&pairs(&rows))],
+            )
+        };
+        written.map_err(|e| explain(collection, e))?;
+        Ok(stored)
+    }
+
+    pub fn delete_items(&self, collection: &str, ids: &[i64]) -> Result<()> {
+        let deleted = self.query(
+            "DELETE FROM directus_items WHERE collection = $1 AND id = ANY($2::bigint[]) \
+             RETURNING id",
+            &[Some(collection), Some(&int_array(ids))],
+        )?;
+        let deleted: std::collections::HashSet<i64> = first_ints(&deleted)?.into_iter().collect();
+        match ids.iter().find(|id| !deleted.contains(id)) {
+            // The caller's transaction rolls back: nothing of the batch is deleted.
+            Some(id) => Err(no_such_item(collection, *id)),
+            None => Ok(()),
+        }
+    }
+
+    pub fn ids_for_query(&self, collection: &str, query: &Query) -> Result<Vec<i64>> {
+        let mut select = Select::new(collection);
+        select.where_clause(query);
+        let sql = select.page_sql("d.id", query, -1);
+        let rows = self.query(&sql, &params(&select.params))?;
+        first_ints(&rows)
+    }
+
+    /// Records the fields these items bring that the collection has not seen, and indexes the
+    /// scalar ones (see the SQLite engine's `schema::note_fields`, whose rules these are).
+    fn note_fields<'m>(
+        &self,
+        collection: &str,
+        items: impl IntoIterator<Item = &'m Map<String, Value>>,
+    ) -> Result<()> {
+        let mut brought: std::collections::BTreeMap<&str, bool> = Default::default();
+        for item in items {
+            for (name, value) in item {
+                if name != "id" {
+                    *brought.entry(name.as_str()).or_default() |=
+                        !value.is_object() && !value.is_array();
+                }
+            }
+        }
+        if brought.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = brought.keys().copied().collect();
+        let known = |w: &Self| -> Result<HashMap<String, bool>> {
+            w.query(
+                "SELECT field, decided FROM directus_fields WHERE collection = $1 \
+                 AND field = ANY($2::text[])",
+                &[Some(collection), Some(&text_array(&names))],
+            )?
+            .into_iter()
+            .map(|mut r| Ok((r.take(0).unwrap_or_default(), r.bool(1)?)))
+            .collect()
+        };
+        let pending = |known: &HashMap<String, bool>| {
+            brought.iter().any(|(f, scalar)| match known.get(*f) {
+                None => true,
+                Some(decided) => *scalar && !decided,
+            })
+        };
+        if !pending(&known(self)?) {
+            return Ok(());
+        }
+        // Something to record: serialized with every other transaction that records fields,
+        // then looked at again.
+        self.query(
+            "SELECT pg_advisory_xact_lock($1::bigint)",
+            &[Some(&FIELDS_LOCK.to_string())],
+        )?;
+        let known = known(self)?;
+        let new: Vec<(&str, bool)> = brought
+            .iter()
+            .filter(|(f, _)| !known.contains_key(**f))
+            .map(|(f, s)| (*f, *s))
+            .collect();
+        let to_decide: Vec<&str> = brought
+            .iter()
+            .filter(|(f, scalar)| **scalar && known.get(**f) == Some(&false))
+            .map(|(f, _)| *f)
+            .collect();
+        let counts = self.query(
+            "SELECT count(*), count(*) FILTER (WHERE indexed) FROM directus_fields \
+             WHERE collection = $1",
+            &[Some(collection)],
+        )?;
+        let (held, mut indexed) = (counts[0].int(0)? as usize, counts[0].int(1)? as usize);
+        if held + new.len() > MAX_COLLECTION_FIELDS {
+            return Err(StorageError::TooManyFields {
+                collection: collection.to_string(),
+                limit: MAX_COLLECTION_FIELDS,
+            });
+        }
+        let mut index_now = |field: &str| {
+            let index = super::schema::literal(field).is_some() && indexed < MAX_AUTO_INDEXES;
+            indexed += usize::from(index);
+            index
+        };
+        let mut rows: Vec<Value> = Vec::new();
+        let mut make: Vec<&str> = Vec::new();
+        for (field, scalar) in &new {
+            let index = *scalar && index_now(field);
+            rows.push(serde_json::json!([field, index, scalar]));
+            if index {
+                make.push(field);
+            }
+        }
+        if !rows.is_empty() {
+            self.execute(
+                "INSERT INTO directus_fields (collection, field, indexed, decided) \
+                 SELECT $1, e ->> 0, (e ->> 1)::boolean, (e ->> 2)::boolean \
+                 FROM json_array_elements($2::json) AS e",
+                &[Some(collection), Some(&Value::Array(rows).to_string())],
+            )?;
+        }
+        for field in to_decide {
+            let index = index_now(field);
+            self.execute(
+                "UPDATE directus_fields SET indexed = $3::boolean, decided = true \
+                 WHERE collection = $1 AND field = $2",
+                &[Some(collection), Some(field), Some(&index.to_string())],
+            )?;
+            if index {
+                make.push(field);
+            }
+        }
+        for field in make {
+            self.create_index(collection, field)?;
+        }
+        Ok(())
+    }
+
+    fn create_index(&self, collection: &str, field: &str) -> Result<()> {
+        use super::schema::literal;
+        let (Some(c), Some(f)) = (literal(collection), literal(field)) else {
+            return Ok(());
+        };
+        let v = format!("(doc -> {f})");
+        self.batch(&format!(
+            "CREATE INDEX IF NOT EXISTS {} ON directus_items (directus_class{v}, \
+             directus_number{v}, (directus_head{v} COLLATE \"C\"), id) WHERE collection = {c}",
+            object_name("directus_index", &[collection, field])
+        ))
+    }
+
+    pub fn set_indexed(&self, collection: &str, field: &str, indexed: bool) -> Result<bool> {
+        let recorded = self
+            .query(
+                "SELECT 1 FROM directus_fields WHERE collection = $1 AND field = $2",
+                &[Some(collection), Some(field)],
+            )?
+            .len()
+            == 1;
+        if !recorded {
+            let present = self.query(
+                "SELECT 1 FROM directus_items WHERE collection = $1 AND doc ? $2 LIMIT 1",
+                &[Some(collection), Some(field)],
+            )?;
+            if present.is_empty() {
+                return Ok(false);
+            }
+            let mut one = Map::new();
+            one.insert(field.to_string(), Value::Null);
+            self.note_fields(collection, [&one])?;
+        }
+        self.query(
+            "SELECT pg_advisory_xact_lock($1::bigint)",
+            &[Some(&FIELDS_LOCK.to_string())],
+        )?;
+        self.execute(
+            "UPDATE directus_fields SET indexed = $3::boolean, decided = true \
+             WHERE collection = $1 AND field = $2",
+            &[Some(collection), Some(field), Some(&indexed.to_string())],
+        )?;
+        if indexed {
+            self.create_index(collection, field)?;
+        } else {
+            self.batch(&format!(
+                "DROP INDEX IF EXISTS {}",
+                object_name("directus_index", &[collection, field])
+            ))?;
+        }
+        Ok(true)
+    }
+}
+
+/// The first column of each row, as integers.
+fn first_ints(rows: &[Row]) -> Result<Vec<i64>> {
+    Ok(rows
+        .iter()
+        .map(|r| r.int(0))
+        .collect::<std::result::Result<_, _>>()?)
+}
+
+/// True for names `object_name` made (a prefix and hex digits): safe as identifiers.
+fn is_digest_name(name: &str) -> bool {
+    name.starts_with("directus_")
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// `[[id, "data"], ...]`, read back by `json_array_elements` (which keeps the text exactly).
+fn pairs(rows: &[&StoredItem]) -> String {
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|s| Value::Array(vec![Value::from(s.id), Value::from(s.data.as_str())]))
+        .collect();
+    Value::Array(rows).to_string()
+}
+
+fn int_array(ids: &[i64]) -> String {
+    let items: Vec<String> = ids.iter().map(i64::to_string).collect();
+    format!("{{{}}}", items.join(","))
+}
+
+fn text_array(items: &[&str]) -> String {
+    let items: Vec<String> = items
+        .iter()
+        .map(|t| format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect();
+    format!("{{{}}}", items.join(","))
+}
+
+/// A write PostgreSQL refused for its content, in storage's terms.
+fn explain(collection: &str, e: StorageError) -> StorageError {
+    match e {
+        StorageError::Postgres(PgError::Db(db)) => match db.code.as_str() {
+            "23503" => StorageError::NoSuchCollection {
+                collection: collection.to_string(),
+            },
+            // A string holding U+0000 (jsonb refuses it), an index entry too large.
+            "22P05" | "54000" | "22021" => StorageError::Unstorable(db.message),
+            _ => StorageError::Postgres(PgError::Db(db)),
+        },
+        other => other,
+    }
+}
+
+fn duplicate(collection: &str, id: i64) -> StorageError {
+    StorageError::DuplicateId {
+        collection: collection.to_string(),
+        id,
+    }
+}
+
+fn no_such_item(collection: &str, id: i64) -> StorageError {
+    StorageError::NoSuchItem {
+        collection: collection.to_string(),
+        id,
+    }
+}
