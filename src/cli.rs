@@ -5,9 +5,11 @@
 //! and the drain (`storage::drain`). Messages go to stdout, errors to stderr. Exit codes: 0
 //! success (and "off" for status), 3 "on" for status, 1 error, 2 usage.
 
+use crate::cluster;
 use crate::config;
 use crate::layout;
 use crate::maintenance::{self, Announcement, Flag, Mode, Notice};
+use crate::pg::{self, is_postgres_uri, PgConfig};
 use crate::record::{self, ServerRecord};
 use crate::rfc3339;
 use crate::secret::{self, Digest};
@@ -31,8 +33,12 @@ Usage:
 
 Global options (before or after the command):
   --root DIR    DIRECTUS_ROOT  root holding data/ and logs/ (default: parent of bin/, else the current directory)
-  --db PATH     DIRECTUS_DB    database to drain (default: every one the running servers use,
-                             found in ROOT/logs/servers/, else ROOT/data/directus.db)
+  --db PATH|URI DIRECTUS_DB    database to drain (default: every one the running servers use,
+                             found in ROOT/logs/servers/, else ROOT/data/directus.db); a
+                             postgresql:// URI for servers on PostgreSQL (password from the URI,
+                             PGPASSWORD or ~/.pgpass)
+  --host-only                on PostgreSQL, on/off act on this root's flag file only, not on
+                             every server of the database (the cluster)
 
 maintenance:on writes ROOT/logs/maintenance, then waits (up to --wait, default 30 s) until no
 write can still commit and checkpoints the WAL. Without --read-only every request gets the 503;
@@ -42,9 +48,28 @@ maintenance were off (writes included). An existing bypass is kept unless --bypa
 --no-bypass is given. status exits 0 when off, 3 when on, and lists the running servers.
 announce tells clients (GET /server/maintenance, the App's banner) of a window ahead; it changes
 nothing for requests. TIME is RFC 3339 (2026-12-08T22:00:00Z, or with an offset) or +30m, +2h,
-+1d from now. off also removes an announcement whose start has passed.";
++1d from now. off also removes an announcement whose start has passed.
+
+On PostgreSQL, on and off act on the cluster by default: the state is stored in the database
+and every server on it, on every host, applies it within 2 s (at once when notified); on waits
+until no write holds the drain lock on any host. status shows both scopes and every live server
+on the database. A server applies the stricter of its root's flag and the cluster's state.";
 
 const DEFAULT_WAIT: Duration = Duration::from_secs(30);
+
+/// The environment variables a PostgreSQL connection may take its settings from, as `psql`.
+const PG_VARIABLES: &[&str] = &[
+    "PGHOST",
+    "PGPORT",
+    "PGUSER",
+    "PGPASSWORD",
+    "PGPASSFILE",
+    "PGDATABASE",
+    "PGSSLMODE",
+    "PGSSLROOTCERT",
+    "USER",
+    "HOME",
+];
 
 /// What `maintenance:on` does with the bypass secret.
 #[derive(Clone, Copy, PartialEq)]
@@ -75,7 +100,11 @@ enum Cmd {
 struct Cli {
     root: PathBuf,
     db: Option<String>,
+    /// On PostgreSQL, act on this root's flag file only (`--host-only`).
+    host_only: bool,
     cmd: Cmd,
+    /// libpq's variables (`PGPASSWORD`, `PGUSER`, ...), for a PostgreSQL `--db` or record.
+    pg_env: Vec<(String, String)>,
 }
 
 /// Where the CLI writes: messages to stdout, warnings and errors to stderr, each prefixed
@@ -171,6 +200,7 @@ fn parse(
     let read_only = args.contains("--read-only");
     let new_bypass = args.contains("--bypass");
     let no_bypass = args.contains("--no-bypass");
+    let host_only = args.contains("--host-only");
     let rest = args.finish();
     if let Some(flag) = rest.iter().find(|w| w.to_string_lossy().starts_with('-')) {
         return Err(format!("unknown option \"{}\"", flag.to_string_lossy()));
@@ -278,28 +308,38 @@ fn parse(
         other => return Err(format!("unknown command \"{other}\"")),
     };
     let root = config::absolute(&root.map(PathBuf::from).unwrap_or_else(config::default_root));
-    Ok(Cli { root, db, cmd })
+    let pg_env = PG_VARIABLES
+        .iter()
+        .filter_map(|k| env(k).map(|v| (k.to_string(), v)))
+        .collect();
+    Ok(Cli {
+        root,
+        db,
+        host_only,
+        cmd,
+        pg_env,
+    })
 }
 
 /// Runs a command: `Ok` with the exit code of a command that did what it was asked (status
 /// reports 3 for on), `Err` for one that failed.
 fn run(cli: Cli, term: &mut Term) -> Result<i32, Failed> {
     let flag = layout::flag_path(&cli.root);
+    let pg = postgres_of(&cli, term)?;
+    if let Some(pg) = &pg {
+        match &cli.cmd {
+            Cmd::On { .. } | Cmd::Off if !cli.host_only => return cluster_command(&cli, pg, term),
+            Cmd::On { wait, .. } => {
+                set_flag(&flag, asked(&cli.cmd), term)?;
+                return cluster_drain(pg, *wait, term).map(|()| 0);
+            }
+            Cmd::Status { json } => return status(&cli.root, &flag, Some(pg), *json, term),
+            _ => {}
+        }
+    }
     match &cli.cmd {
-        Cmd::On {
-            message,
-            retry,
-            wait,
-            mode,
-            bypass,
-        } => {
-            let asked = Asked {
-                message: message.clone(),
-                retry: *retry,
-                mode: *mode,
-                bypass: *bypass,
-            };
-            set_flag(&flag, asked, term)?;
+        Cmd::On { wait, .. } => {
+            set_flag(&flag, asked(&cli.cmd), term)?;
             drain_servers(&cli, *wait, term).map(|()| 0)
         }
         Cmd::Off => {
@@ -331,8 +371,167 @@ fn run(cli: Cli, term: &mut Term) -> Result<i32, Failed> {
             Ok(0)
         }
         Cmd::Announce(announcement) => announce(&cli.root, announcement.as_ref(), term),
-        Cmd::Status { json } => status(&cli.root, &flag, *json, term),
+        Cmd::Status { json } => status(&cli.root, &flag, None, *json, term),
     }
+}
+
+/// What `maintenance:on` asked for (`cmd` is `Cmd::On`).
+fn asked(cmd: &Cmd) -> Asked {
+    match cmd {
+        Cmd::On {
+            message,
+            retry,
+            mode,
+            bypass,
+            ..
+        } => Asked {
+            message: message.clone(),
+            retry: *retry,
+            mode: *mode,
+            bypass: *bypass,
+        },
+        _ => unreachable!("only maintenance:on asks"),
+    }
+}
+
+/// The PostgreSQL database of this root's servers: `--db` (or `DIRECTUS_DB`) when it is a
+/// URI, else the one the live servers' records name (they must agree). `None` on SQLite.
+fn postgres_of(cli: &Cli, term: &mut Term) -> Result<Option<PgConfig>, Failed> {
+    let env = |k: &str| {
+        cli.pg_env
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+    let parse = |uri: &str| PgConfig::parse(uri, &env).map_err(|e| Failed(format!("--db: {e}")));
+    if let Some(db) = cli.db.as_deref().filter(|d| is_postgres_uri(d)) {
+        return parse(db).map(Some);
+    }
+    if cli.db.is_some() {
+        return Ok(None);
+    }
+    let Ok(scan) = record::scan(&cli.root) else {
+        return Ok(None);
+    };
+    let mut found: Option<String> = None;
+    for server in &scan.live {
+        let db = server.db.display().to_string();
+        if !is_postgres_uri(&db) {
+            continue;
+        }
+        match &found {
+            Some(other) if *other != db => {
+                warn!(
+                    term,
+                    "this root's servers use two databases: {other} and {db}"
+                );
+                return Err(Failed("pass --db with the database to act on".into()));
+            }
+            _ => found = Some(db),
+        }
+    }
+    found.as_deref().map(parse).transpose()
+}
+
+fn connect(pg: &PgConfig) -> Result<pg::Client, Failed> {
+    pg::Client::connect(pg).map_err(|e| Failed(format!("cannot connect to {pg}: {e}")))
+}
+
+/// `on` and `off` for every server of a PostgreSQL database (the cluster scope).
+fn cluster_command(cli: &Cli, pg: &PgConfig, term: &mut Term) -> Result<i32, Failed> {
+    let mut client = connect(pg)?;
+    let db_error = |e: pg::PgError| Failed(format!("{pg}: {e}"));
+    let previous = cluster::read(&mut client).map_err(db_error)?;
+    let Cmd::On { wait, .. } = &cli.cmd else {
+        cluster::set(&mut client, None).map_err(db_error)?;
+        match previous {
+            Some(_) => say!(term, "Cluster maintenance is off (every server on {pg})."),
+            None => say!(term, "Cluster maintenance was already off ({pg})."),
+        }
+        return Ok(0);
+    };
+    let asked = asked(&cli.cmd);
+    let secret = match asked.bypass {
+        BypassChoice::New => Some(
+            secret::new_secret()
+                .map_err(|e| Failed(format!("cannot make a bypass secret: {e}")))?,
+        ),
+        _ => None,
+    };
+    let notice = compose(previous.as_ref(), &asked, secret.as_deref());
+    cluster::set(&mut client, Some(&notice)).map_err(db_error)?;
+    match &previous {
+        None => say!(term, "Cluster maintenance is on: every server on {pg}."),
+        Some(_) => say!(term, "Cluster maintenance was already on ({pg}); updated."),
+    }
+    say!(term, "  message: {}", notice.message());
+    say!(term, "  mode:    {}", mode_line(notice.mode()));
+    say!(term, "  bypass:  {}", bypass_line(notice.bypass()));
+    if let Some(secret) = &secret {
+        say!(term, "bypass secret: {secret}");
+    }
+    cluster_drain_with(&mut client, pg, *wait, term).map(|()| 0)
+}
+
+/// Waits until no write holds the drain lock on any host (`cluster::drain`).
+fn cluster_drain(pg: &PgConfig, wait: Duration, term: &mut Term) -> Result<(), Failed> {
+    cluster_drain_with(&mut connect(pg)?, pg, wait, term)
+}
+
+fn cluster_drain_with(
+    client: &mut pg::Client,
+    pg: &PgConfig,
+    wait: Duration,
+    term: &mut Term,
+) -> Result<(), Failed> {
+    if wait.is_zero() {
+        say!(
+            term,
+            "Not waiting (--wait 0): writes already in flight may still commit. The drain \
+             guarantee is NOT established."
+        );
+        return Ok(());
+    }
+    match cluster::drain(client, wait) {
+        Ok(waited) => {
+            say!(
+                term,
+                "Drained every host of {pg} in {:.3}s. No write through the API can commit on \
+                 any of its servers now.",
+                waited.as_secs_f64()
+            );
+            Ok(())
+        }
+        Err(e) => Err(Failed(format!(
+            "draining {pg} failed: {e}. Maintenance is on, but the guarantee is not established \
+             (writes in flight may still commit)."
+        ))),
+    }
+}
+
+/// The notice `on` sets: what was asked, the rest kept from `previous` (its start included).
+fn compose(previous: Option<&Notice>, asked: &Asked, secret: Option<&str>) -> Notice {
+    let default = Notice::default();
+    let previous = previous.unwrap_or(&default);
+    let bypass = match asked.bypass {
+        BypassChoice::Keep => previous.bypass(),
+        BypassChoice::New => secret.map(Digest::of),
+        BypassChoice::Remove => None,
+    };
+    Notice::new(
+        asked
+            .message
+            .clone()
+            .or_else(|| previous.custom_message().map(str::to_string)),
+        asked.retry.or(previous.retry_after()),
+        Some(
+            previous
+                .since()
+                .map(str::to_string)
+                .unwrap_or_else(|| rfc3339::format(SystemTime::now())),
+        ),
+    )
+    .with(asked.mode, bypass)
 }
 
 /// The live servers of a root; stale records, and records that cannot be read, are reported on
@@ -361,10 +560,16 @@ fn live_servers(root: &Path, term: &mut Term) -> Option<Vec<ServerRecord>> {
     }
 }
 
-fn status(root: &Path, flag: &Path, as_json: bool, term: &mut Term) -> Result<i32, Failed> {
-    let (on, notice) = match maintenance::probe(flag) {
-        Flag::Off => (false, Notice::default()),
-        Flag::On(meta) => (true, maintenance::read_notice(flag, &meta)),
+fn status(
+    root: &Path,
+    flag: &Path,
+    pg: Option<&PgConfig>,
+    as_json: bool,
+    term: &mut Term,
+) -> Result<i32, Failed> {
+    let host = match maintenance::probe(flag) {
+        Flag::Off => None,
+        Flag::On(meta) => Some(maintenance::read_notice(flag, &meta)),
         Flag::Unknown(e) => {
             return Err(Failed(format!(
                 "cannot tell whether {} exists: {e} (the server answers 503 while this lasts)",
@@ -372,6 +577,26 @@ fn status(root: &Path, flag: &Path, as_json: bool, term: &mut Term) -> Result<i3
             )))
         }
     };
+    // On PostgreSQL: the cluster's state and the servers registered on the database.
+    let cluster = match pg {
+        None => None,
+        Some(pg) => {
+            let mut client = connect(pg)?;
+            let read = cluster::read(&mut client)
+                .and_then(|state| cluster::servers(&mut client).map(|servers| (state, servers)));
+            Some(
+                read.map_err(|e| {
+                    Failed(format!("cannot read the cluster's state from {pg}: {e}"))
+                })?,
+            )
+        }
+    };
+    let applies = maintenance::stricter(
+        host.clone(),
+        cluster.as_ref().and_then(|(state, _)| state.clone()),
+    );
+    let on = applies.is_some();
+    let notice = applies.unwrap_or_default();
     let servers = live_servers(root, term);
     let announcement = maintenance::read_announcement(&layout::announcement_path(root));
     if as_json {
@@ -381,40 +606,66 @@ fn status(root: &Path, flag: &Path, as_json: bool, term: &mut Term) -> Result<i3
                 .map(|s| json!({"pid": s.pid, "address": s.address, "db": s.db}))
                 .collect()
         });
-        let value = json!({
-            "state": if on { "on" } else { "off" },
-            "flag": flag,
-            "message": if on { notice.custom_message().map(Value::from) } else { None },
-            "retry_after": if on { notice.retry_after() } else { None },
-            "since": if on { notice.since().map(Value::from) } else { None },
-            "mode": if on { Some(notice.mode().name()) } else { None },
-            "bypass": on && notice.bypass().is_some(),
-            "servers": listed,
-            "announcement": announcement.as_ref().map(Announcement::to_json),
-        });
+        let mut value = scope_json(on.then_some(&notice));
+        value["flag"] = json!(flag);
+        value["servers"] = json!(listed);
+        value["announcement"] = json!(announcement.as_ref().map(Announcement::to_json));
+        value["host"] = scope_json(host.as_ref());
+        value["cluster"] = match &cluster {
+            None => Value::Null,
+            Some((state, registered)) => {
+                let mut c = scope_json(state.as_ref());
+                c["database"] = json!(pg.map(PgConfig::to_string));
+                c["servers"] = registered
+                    .iter()
+                    .map(|s| {
+                        json!({"host": s.host, "pid": s.pid, "address": s.address,
+                               "root": s.root, "heartbeat_age_s": s.age})
+                    })
+                    .collect();
+                c
+            }
+        };
         say!(term, "{value}");
         return Ok(if on { 3 } else { 0 });
     }
-    if on {
-        say!(term, "Maintenance mode is on. Flag: {}", flag.display());
-        say!(term, "  mode:    {}", mode_line(notice.mode()));
-        say!(
-            term,
-            "  since:   {}",
-            notice.since().unwrap_or("(not recorded)")
-        );
-        say!(term, "  message: {}", notice.message());
-        match notice.retry_after() {
-            Some(s) => say!(term, "  retry:   {s} s"),
-            None => say!(term, "  retry:   (not set)"),
+    match &host {
+        Some(notice) => {
+            say!(term, "Maintenance mode is on. Flag: {}", flag.display());
+            say_notice(term, notice);
         }
-        say!(term, "  bypass:  {}", bypass_line(notice.bypass()));
-    } else {
-        say!(
+        None => say!(
             term,
             "Maintenance mode is off (serving). Flag: {} (absent)",
             flag.display()
-        );
+        ),
+    }
+    if let (Some(pg), Some((state, registered))) = (pg, &cluster) {
+        match state {
+            Some(notice) => {
+                say!(term, "Cluster maintenance is on: every server on {pg}.");
+                say_notice(term, notice);
+            }
+            None => say!(term, "Cluster maintenance is off ({pg})."),
+        }
+        if on {
+            say!(
+                term,
+                "This root's servers apply: {}",
+                mode_line(notice.mode())
+            );
+        }
+        for s in registered {
+            say!(
+                term,
+                "Server on the database: {} pid {} on {} (root {}), heartbeat {:.0} s ago",
+                s.host,
+                s.pid,
+                s.address,
+                s.root,
+                s.age
+            );
+        }
     }
     if let Some(a) = &announcement {
         say!(term, "Maintenance announced:");
@@ -436,6 +687,33 @@ fn status(root: &Path, flag: &Path, as_json: bool, term: &mut Term) -> Result<i3
         None => {}
     }
     Ok(if on { 3 } else { 0 })
+}
+
+/// One scope's state as `status --json` shows it.
+fn scope_json(notice: Option<&Notice>) -> Value {
+    json!({
+        "state": if notice.is_some() { "on" } else { "off" },
+        "message": notice.and_then(|n| n.custom_message()),
+        "retry_after": notice.and_then(Notice::retry_after),
+        "since": notice.and_then(|n| n.since()),
+        "mode": notice.map(|n| n.mode().name()),
+        "bypass": notice.is_some_and(|n| n.bypass().is_some()),
+    })
+}
+
+fn say_notice(term: &mut Term, notice: &Notice) {
+    say!(term, "  mode:    {}", mode_line(notice.mode()));
+    say!(
+        term,
+        "  since:   {}",
+        notice.since().unwrap_or("(not recorded)")
+    );
+    say!(term, "  message: {}", notice.message());
+    match notice.retry_after() {
+        Some(s) => say!(term, "  retry:   {s} s"),
+        None => say!(term, "  retry:   (not set)"),
+    }
+    say!(term, "  bypass:  {}", bypass_line(notice.bypass()));
 }
 
 /// A time given as RFC 3339 or as `+N` followed by `s`, `m`, `h` or `d` from `now`, as RFC 3339
@@ -547,24 +825,8 @@ fn set_flag(flag: &Path, asked: Asked, term: &mut Term) -> Result<(), Failed> {
         ),
         _ => None,
     };
-    let bypass = match asked.bypass {
-        BypassChoice::Keep => previous.bypass(),
-        BypassChoice::New => secret.as_deref().map(Digest::of),
-        BypassChoice::Remove => None,
-    };
-    let notice = Notice::new(
-        asked
-            .message
-            .or_else(|| previous.custom_message().map(str::to_string)),
-        asked.retry.or(previous.retry_after()),
-        Some(
-            previous
-                .since()
-                .map(str::to_string)
-                .unwrap_or_else(|| rfc3339::format(SystemTime::now())),
-        ),
-    )
-    .with(asked.mode, bypass);
+    let previous_on = was_on.then_some(&previous);
+    let notice = compose(previous_on, &asked, secret.as_deref());
     let mut written = false;
     if write_needed {
         match maintenance::write_flag(flag, &notice) {

@@ -6,12 +6,13 @@
 //! server controls.
 
 use crate::api::App;
+use crate::cluster;
 use crate::config::ServerConfig;
 use crate::http::{self, HttpServer};
 use crate::layout;
 use crate::maintenance::NoticeCache;
 use crate::record::ServerRecord;
-use crate::storage::{self, Storage};
+use crate::storage::{self, Database, Storage};
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -119,12 +120,22 @@ pub fn run(config: ServerConfig, listen: Listen) -> Result<(), RunError> {
             .map_err(|e| start(format!("cannot create {}: {e}", dir.display())))?;
     }
     // Schema migrations are not API writes: they run even during maintenance (an upgrade).
-    let storage = Storage::open(&config.db, true).map_err(|e| {
+    let mut storage = Storage::open(&config.db, true).map_err(|e| {
         start(format!(
             "cannot open the database {}: {e}",
             config.db.describe()
         ))
     })?;
+    // On PostgreSQL the cluster's maintenance is read before the first request is served.
+    let cluster_at_start = match &mut storage {
+        Storage::Postgres(pg) => cluster::read(pg.client()).map_err(|e| {
+            start(format!(
+                "cannot read the cluster's maintenance state from {}: {e}",
+                config.db.describe()
+            ))
+        })?,
+        Storage::Sqlite(_) => None,
+    };
     drop(storage);
     // The record names a file by its canonical path, PostgreSQL by its URI without password.
     let db = match config.db.file() {
@@ -207,6 +218,7 @@ pub fn run(config: ServerConfig, listen: Listen) -> Result<(), RunError> {
     let workers = config.workers;
     let flag = layout::flag_path(&config.root);
     let app = Arc::new(App::new(config, flag, logs_unusable));
+    app.gate.set_cluster(cluster_at_start);
     let fatal: http::Fatal = {
         let stop = stop.clone();
         Arc::new(move |msg| {
@@ -224,6 +236,27 @@ pub fn run(config: ServerConfig, listen: Listen) -> Result<(), RunError> {
             .name("flag-watcher".into())
             .spawn(move || watch(&app, &watching))
             .map_err(|e| start(format!("cannot start the flag watcher: {e}")))?
+    };
+    let cluster_watcher = match &app.config.db {
+        Database::Postgres(pg) => {
+            let mut config = pg.clone();
+            config.application_name = Some("directus-watcher".into());
+            let watcher = cluster::Watcher {
+                config,
+                host: cluster::host_name(),
+                pid: std::process::id(),
+                address: url.clone(),
+                root: app.config.root.display().to_string(),
+            };
+            let (app, watching) = (app.clone(), watching.clone());
+            Some(
+                std::thread::Builder::new()
+                    .name("cluster-watcher".into())
+                    .spawn(move || watcher.run(&watching, &|notice| app.gate.set_cluster(notice)))
+                    .map_err(|e| start(format!("cannot start the cluster watcher: {e}")))?,
+            )
+        }
+        Database::File(_) => None,
     };
 
     let mut stdout = std::io::stdout().lock();
@@ -251,6 +284,9 @@ pub fn run(config: ServerConfig, listen: Listen) -> Result<(), RunError> {
         log::warn!("some requests were still running after {SHUTDOWN_GRACE:?}; exiting anyway");
     }
     let _ = watcher.join();
+    if let Some(cluster_watcher) = cluster_watcher {
+        let _ = cluster_watcher.join();
+    }
     let _ = signal_thread.join();
     app.close_writer();
     if finished && matches!(reason, Reason::Signal(_)) {

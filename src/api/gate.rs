@@ -6,10 +6,11 @@
 use super::error::ApiError;
 use super::observer::Observer;
 use crate::maintenance::{
-    self, Announcement, AnnouncementCache, Decision, Flag, Intent, Notice, NoticeCache,
+    self, stricter, Announcement, AnnouncementCache, Decision, Flag, Intent, Notice, NoticeCache,
 };
 use crate::secret::Digest;
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 /// The flag of this server's root and what was observed of it.
 pub struct Gate {
@@ -20,6 +21,9 @@ pub struct Gate {
     /// `logs/` could not be used at start (the reason was logged): every request gets the 503.
     logs_unusable: bool,
     pub(super) observer: Observer,
+    /// The cluster's maintenance (SPEC 12), as the server's watcher last read it from
+    /// PostgreSQL; always `None` on SQLite. A memory read per request, no round trip.
+    cluster: Mutex<Option<Notice>>,
 }
 
 impl Gate {
@@ -29,7 +33,21 @@ impl Gate {
             announcement,
             logs_unusable,
             observer: Observer::default(),
+            cluster: Mutex::new(None),
         }
+    }
+
+    /// Records the cluster's maintenance as the watcher read it (`None`: off).
+    pub fn set_cluster(&self, notice: Option<Notice>) {
+        *self.cluster.lock().unwrap_or_else(|e| e.into_inner()) = notice;
+    }
+
+    /// The cluster's maintenance as last read.
+    fn cluster(&self) -> Option<Notice> {
+        self.cluster
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The one maintenance check of the request path: `Some(notice)` when the flag is up. Notes
@@ -46,7 +64,15 @@ impl Gate {
     }
 
     fn look(&self, notices: &mut NoticeCache, log_errors: bool) -> Option<Notice> {
-        let notice = if self.logs_unusable {
+        let host = self.look_at_host(notices, log_errors);
+        let notice = stricter(host, self.cluster());
+        self.observer.observe(notice.as_ref());
+        notice
+    }
+
+    /// The host's flag (`logs/maintenance`).
+    fn look_at_host(&self, notices: &mut NoticeCache, log_errors: bool) -> Option<Notice> {
+        if self.logs_unusable {
             Some(Notice::default())
         } else {
             let check = maintenance::check(&self.flag, notices);
@@ -57,9 +83,7 @@ impl Gate {
                 );
             }
             check.notice()
-        };
-        self.observer.observe(notice.as_ref());
-        notice
+        }
     }
 
     /// A fresh check, then the one decision for a request of this intent that presented this
@@ -70,7 +94,19 @@ impl Gate {
         intent: Intent,
         presented: Option<&Digest>,
     ) -> Decision {
-        maintenance::decide(self.check(notices), intent, presented)
+        // Each scope is passed by its own bypass secret; a request must pass both.
+        let host = self.look_at_host(notices, true);
+        let cluster = self.cluster();
+        self.observer
+            .observe(stricter(host.clone(), cluster.clone()).as_ref());
+        match maintenance::decide(host, intent, presented) {
+            Decision::Closed(notice) => Decision::Closed(notice),
+            Decision::Open => maintenance::decide(cluster, intent, presented),
+            Decision::Bypassed => match maintenance::decide(cluster, intent, presented) {
+                Decision::Open => Decision::Bypassed,
+                other => other,
+            },
+        }
     }
 
     /// The maintenance window announced ahead, if any (read only when the file changed).

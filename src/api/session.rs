@@ -150,6 +150,9 @@ pub(super) fn connection<'s>(
     db: &Database,
 ) -> Result<&'s mut Storage, ApiError> {
     let file = db.file().and_then(file_identity);
+    // PostgreSQL has no file to replace, and its sessions see an operator's changes: the
+    // connection is kept across maintenance windows and replaced only when it broke.
+    let epoch = if db.file().is_some() { epoch } else { 0 };
     if open
         .as_ref()
         .is_some_and(|o| o.epoch != epoch || o.file != file || o.storage.is_broken())

@@ -50,7 +50,7 @@ fn main() -> ExitCode {
     match directus::server::run(config, listen) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            log::error!("{e}");
+            // One line, whatever RUST_LOG says (a supervisor shows it and retries).
             eprintln!("directus-server: {e}");
             ExitCode::from(e.exit_code())
         }

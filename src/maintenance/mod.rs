@@ -120,6 +120,21 @@ pub fn probe(path: &Path) -> Flag<Metadata> {
     }
 }
 
+/// The stricter of the two scopes' maintenance: full beats read-only beats off; on a tie the
+/// host's notice is the one shown.
+pub fn stricter(host: Option<Notice>, cluster: Option<Notice>) -> Option<Notice> {
+    let rank = |n: &Option<Notice>| match n {
+        None => 0,
+        Some(n) if n.mode() == Mode::ReadOnly => 1,
+        Some(_) => 2,
+    };
+    if rank(&cluster) > rank(&host) {
+        cluster
+    } else {
+        host
+    }
+}
+
 /// What a request asks of maintenance: only to read (`GET`, `HEAD`, `OPTIONS`), or possibly to
 /// write (any other method, and every write transaction).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

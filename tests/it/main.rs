@@ -7,6 +7,7 @@ mod common;
 mod activation;
 mod admin;
 mod api;
+mod cluster;
 mod hostile;
 mod indexed;
 mod lifecycle;

@@ -194,8 +194,11 @@ fn cli_on_status_off_and_the_answer_they_produce() {
     });
     assert_eq!(
         v,
-        json!({"state":"off","flag":s.flag(),"message":null,"retry_after":null,"since":null,
-               "mode":null,"bypass":false,"servers":[server],"announcement":null})
+        json!({"state":"off","message":null,"retry_after":null,"since":null,
+               "mode":null,"bypass":false,"flag":s.flag(),"servers":[server],"announcement":null,
+               "host":{"state":"off","message":null,"retry_after":null,"since":null,
+                       "mode":null,"bypass":false},
+               "cluster":null})
     );
 
     let on = s.cli(&[
@@ -249,7 +252,10 @@ fn cli_on_status_off_and_the_answer_they_produce() {
     assert_eq!(
         v,
         json!({"state":"on","flag":s.flag(),"message":"Upgrading the database","retry_after":600,"since":since,
-               "mode":"full","bypass":false,"servers":[server],"announcement":null})
+               "mode":"full","bypass":false,"servers":[server],"announcement":null,
+               "host":{"state":"on","message":"Upgrading the database","retry_after":600,
+                       "since":since,"mode":"full","bypass":false},
+               "cluster":null})
     );
 
     // Already on: says so, updates the message, keeps since, still drains.

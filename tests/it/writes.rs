@@ -229,29 +229,45 @@ fn a_failed_commit_fails_every_write_in_its_group() {
     // writers of the round mostly commit.
     let poisoned = |w: usize, round: usize| w == round % WRITERS;
 
-    let answers: Vec<(i64, u16, bool)> = all_at_once(s.addr, |w, c| {
-        let mut answers = Vec::new();
-        for round in 0..ROUNDS {
-            let id = 1 + (w * ROUNDS + round) as i64;
-            let body = json!({"id": id, "poison": u8::from(poisoned(w, round))});
+    // A slow write (not poisoned) holds the write lock while the first round arrives, so that
+    // the poisoned write of that round shares its group with others however loaded the
+    // machine is.
+    let conn = rusqlite::Connection::open(s.db()).unwrap();
+    conn.execute_batch(SLOW_TRIGGER).unwrap();
+    let answers: Vec<(i64, u16, bool)> = std::thread::scope(|scope| {
+        let slow = scope.spawn(|| {
             let json = [("Content-Type", "application/json")];
-            let r = c.send("POST", "/items/a", &json, Some(&body.to_string()));
-            assert!(
-                r.status == 200 || r.status == 500,
-                "writer {w} round {round}: {} {}",
-                r.status,
-                r.text()
-            );
-            if r.status == 500 {
-                assert_eq!(r.code(), "INTERNAL_SERVER_ERROR");
+            Client::connect(s.addr)
+                .send("POST", "/items/a", &json, Some(r#"{"id":100000,"slow":1}"#))
+                .status
+        });
+        hold_until_locked(&conn, &slow);
+        let answers = all_at_once(s.addr, |w, c| {
+            let mut answers = Vec::new();
+            for round in 0..ROUNDS {
+                let id = 1 + (w * ROUNDS + round) as i64;
+                let body = json!({"id": id, "poison": u8::from(poisoned(w, round))});
+                let json = [("Content-Type", "application/json")];
+                let r = c.send("POST", "/items/a", &json, Some(&body.to_string()));
+                assert!(
+                    r.status == 200 || r.status == 500,
+                    "writer {w} round {round}: {} {}",
+                    r.status,
+                    r.text()
+                );
+                if r.status == 500 {
+                    assert_eq!(r.code(), "INTERNAL_SERVER_ERROR");
+                }
+                answers.push((id, r.status, poisoned(w, round)));
             }
-            answers.push((id, r.status, poisoned(w, round)));
-        }
+            answers
+        });
+        // The slow write may have taken the poisoned one into its own group: it is checked
+        // with the others.
+        let mut answers: Vec<(i64, u16, bool)> = answers.into_iter().flatten().collect();
+        answers.push((100000, slow.join().unwrap(), false));
         answers
-    })
-    .into_iter()
-    .flatten()
-    .collect();
+    });
 
     let stored: std::collections::BTreeSet<i64> = crate::common::snapshot(&s.db())
         .into_iter()

@@ -525,10 +525,11 @@ impl PgWriter<'_> {
             }
         }
         // FOR UPDATE: a concurrent PATCH of the same item waits, then merges into this one's
-        // result rather than over it.
+        // result rather than over it. Rows are locked in id order (the sort is below the
+        // locking): two batches locking the same items in other orders would deadlock.
         let rows = self.query(
             "SELECT id, data FROM directus_items WHERE collection = $1 \
-             AND id = ANY($2::bigint[]) FOR UPDATE",
+             AND id = ANY($2::bigint[]) ORDER BY id FOR UPDATE",
             &[Some(collection), Some(&int_array(&order))],
         )?;
         let mut current: HashMap<i64, String> = HashMap::new();
@@ -579,7 +580,9 @@ impl PgWriter<'_> {
 
     pub fn delete_items(&self, collection: &str, ids: &[i64]) -> Result<()> {
         let deleted = self.query(
-            "DELETE FROM directus_items WHERE collection = $1 AND id = ANY($2::bigint[]) \
+            "DELETE FROM directus_items WHERE collection = $1 AND id IN ( \
+                 SELECT id FROM directus_items WHERE collection = $1 \
+                 AND id = ANY($2::bigint[]) ORDER BY id FOR UPDATE) \
              RETURNING id",
             &[Some(collection), Some(&int_array(ids))],
         )?;

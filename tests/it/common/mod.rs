@@ -272,6 +272,9 @@ pub fn cli(root: &Path, args: &[&str]) -> CliOut {
         .arg(root)
         .env_remove("DIRECTUS_ROOT")
         .env_remove("DIRECTUS_DB")
+        // For servers on PostgreSQL, whose records hold the URI without its password: the CLI
+        // takes it where psql would.
+        .env("PGPASSWORD", pg::PASSWORD)
         .output()
         .unwrap();
     CliOut {

@@ -1,0 +1,219 @@
+//! Maintenance for every host at once (SPEC 12): the cluster's state lives in PostgreSQL
+//! (`directus_cluster`, one row holding the same notice a flag file holds), reaches every server
+//! through `LISTEN`/`NOTIFY`, and the drain is the advisory lock every API write holds shared.
+//!
+//! Shared by the CLI (`set`, `drain`, `servers`) and the server (`Watcher`: keeps the state in
+//! memory, registers the server with a heartbeat). Nothing here links the HTTP side.
+
+use crate::maintenance::Notice;
+use crate::pg::{Client, PgConfig, PgError};
+use crate::storage::postgres::{CHANNEL, DRAIN_LOCK};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How often a server re-reads the state and beats its heartbeat, notifications or not: the
+/// bound on how stale a server that lost its notifications can be.
+pub const REFRESH: Duration = Duration::from_secs(2);
+
+/// A server whose heartbeat is older than this is not listed as live.
+pub const LIVE_WITHIN: Duration = Duration::from_secs(15);
+
+/// The cluster's maintenance: `None` when off.
+pub fn read(client: &mut Client) -> Result<Option<Notice>, PgError> {
+    let mut row = client
+        .query_opt("SELECT mode, notice FROM directus_cluster", &[])?
+        .ok_or_else(|| PgError::Protocol("directus_cluster has no row".into()))?;
+    let mode = row.take(0).unwrap_or_default();
+    let notice = row.take(1).unwrap_or_default();
+    Ok(match mode.as_str() {
+        "off" => None,
+        // Unreadable content is full maintenance without bypass, as for the flag file.
+        _ => Some(Notice::parse(notice.as_bytes())),
+    })
+}
+
+/// Records the cluster's maintenance (`None`: off) and notifies every server, in one
+/// transaction: once it returns, every write transaction that takes the drain lock after this
+/// sees it.
+pub fn set(client: &mut Client, notice: Option<&Notice>) -> Result<(), PgError> {
+    let (mode, text) = match notice {
+        None => ("off".to_string(), None),
+        Some(n) => (n.mode().name().to_string(), Some(n.to_json().to_string())),
+    };
+    client.batch("BEGIN")?;
+    let done = (|| {
+        client.execute(
+            "UPDATE directus_cluster SET mode = $1, notice = $2, changed_at = now()",
+            &[Some(&mode), text.as_deref()],
+        )?;
+        client.query("SELECT pg_notify($1, $2)", &[Some(CHANNEL), Some(&mode)])?;
+        client.batch("COMMIT")
+    })();
+    if done.is_err() && client.in_transaction() {
+        let _ = client.batch("ROLLBACK");
+    }
+    done
+}
+
+/// Waits, at most `wait`, until no write transaction holds the drain lock on any host: takes
+/// the lock exclusively (new writes queue behind the request) and releases it. Returns how
+/// long it waited; `Err` with SQLSTATE 55P03 when `wait` passed first.
+pub fn drain(client: &mut Client, wait: Duration) -> Result<Duration, PgError> {
+    let began = Instant::now();
+    client.batch(&format!(
+        "SET lock_timeout = {}",
+        wait.as_millis().clamp(1, i32::MAX as u128)
+    ))?;
+    let locked = client.query(
+        "SELECT pg_advisory_lock($1::bigint)",
+        &[Some(&DRAIN_LOCK.to_string())],
+    );
+    let waited = began.elapsed();
+    let reset = client.batch("RESET lock_timeout");
+    locked?;
+    client.query(
+        "SELECT pg_advisory_unlock($1::bigint)",
+        &[Some(&DRAIN_LOCK.to_string())],
+    )?;
+    reset?;
+    Ok(waited)
+}
+
+/// A server registered on the database.
+#[derive(Debug, Clone)]
+pub struct ServerRow {
+    pub host: String,
+    pub pid: i64,
+    pub address: String,
+    pub root: String,
+    /// Seconds since its last heartbeat.
+    pub age: f64,
+}
+
+/// The servers whose heartbeat is recent (`LIVE_WITHIN`), by host and pid.
+pub fn servers(client: &mut Client) -> Result<Vec<ServerRow>, PgError> {
+    let rows = client.query(
+        "SELECT host, pid, address, root, extract(epoch FROM now() - heartbeat)::float8 \
+         FROM directus_servers WHERE heartbeat > now() - make_interval(secs => $1::float8) \
+         ORDER BY host, pid",
+        &[Some(&LIVE_WITHIN.as_secs_f64().to_string())],
+    )?;
+    rows.into_iter()
+        .map(|mut r| {
+            Ok(ServerRow {
+                pid: r.int(1)?,
+                age: r.get(4).and_then(|a| a.parse().ok()).unwrap_or(0.0),
+                host: r.take(0).unwrap_or_default(),
+                address: r.take(2).unwrap_or_default(),
+                root: r.take(3).unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// This machine's name, as servers register under it.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// A server's view of the cluster: a thread that keeps `apply` told of the state (at start,
+/// at every notification, and every `REFRESH`), registers the server and beats its heartbeat,
+/// and reconnects (every second) when the connection is lost. The last state read stays in
+/// force while the database cannot be reached.
+pub struct Watcher {
+    pub config: PgConfig,
+    pub host: String,
+    pub pid: u32,
+    pub address: String,
+    pub root: String,
+}
+
+impl Watcher {
+    /// Runs until `running` is false, then removes the server's registration.
+    pub fn run(&self, running: &AtomicBool, apply: &dyn Fn(Option<Notice>)) {
+        let mut client: Option<Client> = None;
+        let mut reported = false;
+        while running.load(Ordering::SeqCst) {
+            let attempt = match client.as_mut() {
+                Some(c) => self.watch(c, running, apply),
+                None => match self.connect(apply) {
+                    Ok(c) => {
+                        if reported {
+                            log::info!("cluster maintenance: connected again");
+                            reported = false;
+                        }
+                        client = Some(c);
+                        continue;
+                    }
+                    Err(e) => Err(e),
+                },
+            };
+            if let Err(e) = attempt {
+                if !reported {
+                    log::warn!(
+                        "cluster maintenance: lost the database ({e}); the last state read \
+                         stays in force, and writes still read it in their transaction"
+                    );
+                    reported = true;
+                }
+                client = None;
+                let until = Instant::now() + Duration::from_secs(1);
+                while running.load(Ordering::SeqCst) && Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+        if let Some(c) = client.as_mut() {
+            let _ = c.execute(
+                "DELETE FROM directus_servers WHERE host = $1 AND pid = $2::integer",
+                &[Some(&self.host), Some(&self.pid.to_string())],
+            );
+        }
+    }
+
+    fn connect(&self, apply: &dyn Fn(Option<Notice>)) -> Result<Client, PgError> {
+        let mut c = Client::connect(&self.config)?;
+        c.batch(&format!("LISTEN {CHANNEL}"))?;
+        self.beat(&mut c)?;
+        apply(read(&mut c)?);
+        Ok(c)
+    }
+
+    /// Waits for notifications until the next refresh, then reads the state again.
+    fn watch(
+        &self,
+        c: &mut Client,
+        running: &AtomicBool,
+        apply: &dyn Fn(Option<Notice>),
+    ) -> Result<(), PgError> {
+        let until = Instant::now() + REFRESH;
+        while running.load(Ordering::SeqCst) && Instant::now() < until {
+            if !c.notifications(Duration::from_millis(200))?.is_empty() {
+                apply(read(c)?);
+            }
+        }
+        self.beat(c)?;
+        apply(read(c)?);
+        Ok(())
+    }
+
+    fn beat(&self, c: &mut Client) -> Result<(), PgError> {
+        c.execute(
+            "INSERT INTO directus_servers (host, pid, address, root) \
+             VALUES ($1, $2::integer, $3, $4) \
+             ON CONFLICT (host, pid) DO UPDATE SET heartbeat = now(), address = $3, root = $4",
+            &[
+                Some(&self.host),
+                Some(&self.pid.to_string()),
+                Some(&self.address),
+                Some(&self.root),
+            ],
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,241 @@
+//! Several hosts on one PostgreSQL database (SPEC 12): one switch closes every server, the drain
+//! holds across hosts, and a server that lost its notifications still refuses writes. Each
+//! "host" is a server with a root of its own on the same database.
+
+use crate::common::pg::{cluster, PASSWORD};
+use crate::common::{self, cli, seed, wait_for, Client, Server, WriteLoad};
+use serde_json::Value;
+use std::sync::atomic::Ordering;
+
+/// Two servers on one fresh database, each with its own root.
+fn two_hosts() -> (Server, Server, String) {
+    let pg = cluster();
+    let db = pg.database();
+    let uri = pg.uri(&db);
+    let a = Server::start(&["--db", &uri]);
+    let b = Server::start(&["--db", &uri]);
+    seed(&a, "a", r#"[{"n":1},{"n":2},{"n":3},{"n":4}]"#);
+    (a, b, db)
+}
+
+/// Every item on the database, in order.
+fn items(db: &str) -> Vec<(String, i64, String)> {
+    let mut c = cluster().connect(db);
+    c.query(
+        "SELECT collection, id, data FROM directus_items ORDER BY collection COLLATE \"C\", id",
+        &[],
+    )
+    .unwrap()
+    .into_iter()
+    .map(|mut r| {
+        let id = r.int(1).unwrap();
+        (r.take(0).unwrap(), id, r.take(2).unwrap())
+    })
+    .collect()
+}
+
+#[test]
+fn one_switch_closes_every_host_and_status_shows_both_scopes() {
+    let (a, b, _db) = two_hosts();
+    assert_eq!(b.get("/items/a").status, 200);
+    let on = a.cli(&["maintenance:on", "--message", "Upgrading the database"]);
+    assert_eq!(on.code, 0, "{on:?}");
+    assert!(
+        on.stdout.contains("Cluster maintenance is on"),
+        "{}",
+        on.stdout
+    );
+    assert!(on.stdout.contains("Drained every host"), "{}", on.stdout);
+    assert!(!on.stdout.contains(PASSWORD) && !on.stderr.contains(PASSWORD));
+    // The other host's flag file was not touched: the database closes it.
+    assert!(!b.root.join("logs/maintenance").exists());
+    let write = b.json("POST", "/items/a", r#"{"n":5}"#);
+    assert_eq!(write.status, 503, "{}", write.text());
+    wait_for("the other host to close reads", || {
+        b.get("/items/a").status == 503
+    });
+    let r = b.get("/items/a");
+    assert!(r.text().contains("Upgrading the database"), "{}", r.text());
+
+    let st = b.cli(&["maintenance:status"]);
+    assert_eq!(st.code, 3, "{st:?}");
+    assert!(
+        st.stdout.contains("Maintenance mode is off (serving)"),
+        "{}",
+        st.stdout
+    );
+    assert!(
+        st.stdout.contains("Cluster maintenance is on"),
+        "{}",
+        st.stdout
+    );
+    assert_eq!(
+        st.stdout.matches("Server on the database:").count(),
+        2,
+        "{}",
+        st.stdout
+    );
+    let json: Value =
+        serde_json::from_str(&b.cli(&["maintenance:status", "--json"]).stdout).unwrap();
+    assert_eq!(json["state"], "on");
+    assert_eq!(json["host"]["state"], "off");
+    assert_eq!(json["cluster"]["state"], "on");
+    assert_eq!(json["cluster"]["message"], "Upgrading the database");
+    assert_eq!(json["cluster"]["servers"].as_array().unwrap().len(), 2);
+    assert!(!json.to_string().contains(PASSWORD));
+    for record in std::fs::read_dir(a.root.join("logs/servers")).unwrap() {
+        let text = std::fs::read_to_string(record.unwrap().path()).unwrap();
+        assert!(!text.contains(PASSWORD), "{text}");
+    }
+
+    // --host-only acts on one root's flag: the stricter scope applies.
+    let off = a.cli(&["maintenance:off"]);
+    assert_eq!(off.code, 0, "{off:?}");
+    wait_for("the other host to open", || b.get("/items/a").status == 200);
+    let host = b.cli(&["maintenance:on", "--host-only", "--read-only"]);
+    assert_eq!(host.code, 0, "{host:?}");
+    assert!(b.root.join("logs/maintenance").exists());
+    assert_eq!(b.get("/items/a").status, 200);
+    assert_eq!(b.json("POST", "/items/a", r#"{"n":6}"#).status, 503);
+    assert_eq!(a.json("POST", "/items/a", r#"{"n":7}"#).status, 200);
+    let st = a.cli(&["maintenance:status"]);
+    assert_eq!(st.code, 0, "host a is open: {st:?}");
+    assert_eq!(b.cli(&["maintenance:off", "--host-only"]).code, 0);
+    assert_eq!(b.json("POST", "/items/a", r#"{"n":8}"#).status, 200);
+}
+
+/// The drain race across two hosts: writers on both servers, `on` from one root; once it has
+/// returned no write commits on either host, 30 rounds.
+fn drain_race(mode: &[&str]) {
+    let (a, b, db) = two_hosts();
+    fn send(c: &mut Client, w: u64, i: u64) -> common::Resp {
+        let ct = [("Content-Type", "application/json")];
+        match (w + i) % 3 {
+            0 => c.send(
+                "POST",
+                "/items/a",
+                &ct,
+                Some(&format!(r#"{{"w":{w},"i":{i}}}"#)),
+            ),
+            1 => c.send(
+                "PATCH",
+                &format!("/items/a/{}", 1 + (w % 4)),
+                &ct,
+                Some(&format!(r#"{{"n":{i}}}"#)),
+            ),
+            _ => c.send(
+                "PATCH",
+                "/items/a",
+                &ct,
+                Some(&format!(r#"{{"keys":[1,2,3,4],"data":{{"last":{i}}}}}"#)),
+            ),
+        }
+    }
+    let loads = [
+        WriteLoad::start(a.addr, 4, send, &[200]),
+        WriteLoad::start(b.addr, 4, send, &[200]),
+    ];
+    for round in 0..30 {
+        for load in &loads {
+            load.wait_accepted(5);
+        }
+        let mut args = vec!["maintenance:on"];
+        args.extend_from_slice(mode);
+        let on = cli(&a.root, &args);
+        assert_eq!(on.code, 0, "round {round}: {on:?}");
+        for load in &loads {
+            load.phase.fetch_add(1, Ordering::SeqCst);
+        }
+        let frozen = items(&db);
+        for load in &loads {
+            let before = load.refusals.load(Ordering::SeqCst);
+            wait_for("writers to be refused on both hosts", || {
+                load.refusals.load(Ordering::SeqCst) >= before + 10
+            });
+        }
+        assert_eq!(items(&db), frozen, "round {round}: the database changed");
+        for load in &loads {
+            assert_eq!(load.violations.load(Ordering::SeqCst), 0, "round {round}");
+            load.phase.fetch_add(1, Ordering::SeqCst);
+        }
+        assert_eq!(cli(&a.root, &["maintenance:off"]).code, 0);
+    }
+    for load in loads {
+        let violations = load.violations.clone();
+        load.finish();
+        assert_eq!(violations.load(Ordering::SeqCst), 0);
+    }
+}
+
+#[test]
+fn the_drain_holds_across_two_hosts() {
+    drain_race(&[]);
+}
+
+#[test]
+fn the_drain_holds_across_two_hosts_in_read_only_mode() {
+    drain_race(&["--read-only"]);
+}
+
+/// A server whose listening connection was terminated learns nothing by notification: its
+/// writes still read the state in their own transaction, and it reads the state again within
+/// 5 s of reconnecting.
+#[test]
+fn a_server_that_lost_its_notifications_still_refuses_writes() {
+    let (a, b, db) = two_hosts();
+    let mut admin = cluster().connect(&db);
+    let cut = admin
+        .query(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE application_name = 'directus-watcher' AND datname = current_database()",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(cut[0].int(0).unwrap(), 2, "both servers' watchers were cut");
+    let on = a.cli(&["maintenance:on"]);
+    assert_eq!(on.code, 0, "{on:?}");
+    let before = items(&db);
+    for s in [&a, &b] {
+        let r = s.json("POST", "/items/a", r#"{"late":true}"#);
+        assert_eq!(r.status, 503, "{}", r.text());
+    }
+    assert_eq!(items(&db), before);
+    let started = std::time::Instant::now();
+    wait_for("both hosts to close reads", || {
+        a.get("/items/a").status == 503 && b.get("/items/a").status == 503
+    });
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(a.cli(&["maintenance:off"]).code, 0);
+    wait_for("both hosts to open", || {
+        a.get("/items/a").status == 200 && b.get("/items/a").status == 200
+    });
+}
+
+#[test]
+fn an_unreachable_database_at_start_is_one_line_and_a_prompt_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = format!(
+        "postgresql://directus:{PASSWORD}@/x?host={}",
+        dir.path().display()
+    );
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(common::SERVER)
+        .args(["--root"])
+        .arg(dir.path())
+        .args(["--port", "0", "--db", &uri])
+        .output()
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&dir.path().display().to_string()),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
