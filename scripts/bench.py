@@ -11,6 +11,7 @@ Nothing here is a test: it asserts no time. Every run is bounded (wrk -d), loopb
 """
 
 import datetime
+import glob
 import json
 import os
 import re
@@ -262,17 +263,66 @@ def seed_articles(url, count, batch=1000):
     return count / (time.perf_counter() - started)
 
 
-def scale(tmp, create):
-    """The scale table (SPEC 10): each scenario at each size, req/s and p99, medians of the runs."""
+def postgres_bindir():
+    """The directory of PostgreSQL's server programs (Debian keeps them out of PATH), or None."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return os.path.dirname(found[-1]) if found else None
+
+
+def start_postgres(tmp):
+    """A PostgreSQL cluster for the bench, as PostgreSQL ships it for durability (fsync and
+    synchronous_commit on: a 2xx means committed and flushed), shared_buffers 128 MB, on a Unix
+    socket in `tmp` only; run as the `postgres` user when the bench runs as root (PostgreSQL
+    refuses root). Returns (process, socket directory) or None without PostgreSQL."""
+    bindir = postgres_bindir()
+    if not bindir:
+        return None
+    pgdir = os.path.join(tmp, "postgres")
+    os.makedirs(pgdir)
+    user = "postgres" if os.geteuid() == 0 else None
+    if user:
+        shutil.chown(tmp, user=user)
+        shutil.chown(pgdir, user=user)
+        os.chmod(tmp, 0o755)
+    data = os.path.join(pgdir, "data")
+    subprocess.run([os.path.join(bindir, "initdb"), "-D", data, "-U", "directus", "-A", "trust",
+                    "-E", "UTF8", "--locale=C"], check=True, capture_output=True, user=user)
+    proc = subprocess.Popen([os.path.join(bindir, "postgres"), "-D", data, "-k", pgdir,
+                             "-c", "listen_addresses=", "-c", "shared_buffers=128MB",
+                             "-c", "max_connections=200"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, user=user)
+    for line in proc.stderr:
+        if "ready to accept connections" in line:
+            break
+    # Keep reading its log so that it never blocks on a full pipe.
+    import threading
+    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+    return proc, pgdir
+
+
+def scale(tmp, create, pg=None):
+    """The scale table (SPEC 10): each scenario at each size, req/s and p99, medians of the runs.
+    With `pg` (from start_postgres), the same on PostgreSQL, a fresh database per size."""
     results, seeding, peaks = {}, {}, {}
+    engine = "postgres" if pg else "sqlite"
     for count in SCALE_SIZES:
-        root = os.path.join(tmp, f"scale-{count}")
+        root = os.path.join(tmp, f"scale-{engine}-{count}")
         os.makedirs(root)
-        seeder, url = start([SERVER, "--root", root, "--port", "0"], env={**os.environ, "RUST_LOG": "warn"})
+        db = []
+        if pg:
+            name = f"scale_{count}"
+            subprocess.run(["psql", "-q", "-h", pg[1], "-U", "directus", "-d", "postgres", "-c",
+                            f"CREATE DATABASE {name}"], check=True, capture_output=True)
+            db = ["--db", f"postgresql://directus@/{name}?host={pg[1]}"]
+        seeder, url = start([SERVER, "--root", root, "--port", "0", *db], env={**os.environ, "RUST_LOG": "warn"})
         seeding[count] = seed_articles(url, count)
         seeder.terminate()
         seeder.wait(timeout=30)
-        proc, url = start([SERVER, "--root", root, "--port", "0", "--workers", str(WORKERS)],
+        if pg:
+            # Statistics for the planner, as autovacuum would gather them shortly after.
+            subprocess.run(["psql", "-q", "-h", pg[1], "-U", "directus", "-d", f"scale_{count}",
+                            "-c", "VACUUM ANALYZE"], check=True, capture_output=True)
+        proc, url = start([SERVER, "--root", root, "--port", "0", "--workers", str(WORKERS), *db],
                           env={**os.environ, "RUST_LOG": "warn"})
         wrk(url + "/server/ping")
         middle = count // 2
@@ -283,13 +333,14 @@ def scale(tmp, create):
             ("equality on a string (one match)", f"/items/articles?filter[title][_eq]=Article%20{middle + 7}", None),
             ("selective _contains (50 matches)", "/items/articles?filter[body][_contains]=xyzzy&limit=100", None),
             ("POST one item", "/items/writes", create),
+            ("POST one item, one client", "/items/writes", create),
         ]
         for rep in range(REPEATS):
             for name, path, script in scenarios:
                 time.sleep(IDLE_GAP)
-                r = wrk(url + path, script)
+                r = wrk(url + path, script, 1 if name.endswith("one client") else CONNECTIONS)
                 results.setdefault((name, count), []).append(r)
-                print(f"  scale {count} run {rep + 1}/{REPEATS} {name}: {r['rps']:,.0f} req/s, non-2xx {r['non2xx']}", file=sys.stderr)
+                print(f"  scale {engine} {count} run {rep + 1}/{REPEATS} {name}: {r['rps']:,.0f} req/s, non-2xx {r['non2xx']}", file=sys.stderr)
         peaks[count] = rss_peak_kb(proc.pid)
         proc.terminate()
         proc.wait(timeout=30)
@@ -313,9 +364,10 @@ def scale(tmp, create):
         (f"equality at {big:,} ÷ at {small:,}", rps(names[3], big) / rps(names[3], small), 0.5),
         (f"_contains at {big:,} ÷ at {small:,}", rps(names[4], big) / rps(names[4], small), 0.5),
     ]
+    title = "Scale on PostgreSQL" if pg else "Scale"
     lines = [
         "",
-        f"## Scale (req/s and p99 ms at {header} items)",
+        f"## {title} (req/s and p99 ms at {header} items)",
         "",
         f"| scenario | req/s at {header} | p99 ms | non-2xx |",
         "| --- | --- | --- | --- |",
@@ -328,6 +380,23 @@ def scale(tmp, create):
         f"- peak resident memory of the server under this load: {' / '.join(f'{peaks[n] / 1024:.1f}' for n in SCALE_SIZES)} MiB (≤ 32 at 100,000)",
     ]
     return "\n".join(lines)
+
+
+def scale_tables(tmp, create):
+    """The scale table on SQLite, then on PostgreSQL when it is installed."""
+    if not SCALE_SIZES or SCALE_SIZES == [0]:
+        return ""
+    table = scale(tmp, create)
+    pg = start_postgres(tmp)
+    if pg:
+        try:
+            table += "\n" + scale(tmp, create, pg)
+            table += "\n\nPostgreSQL 15 (Debian's), fsync and synchronous_commit on, shared_buffers 128 MB, one server per size; " \
+                     "the same server binary with --db postgresql://…"
+        finally:
+            pg[0].terminate()
+            pg[0].wait(timeout=60)
+    return table
 
 
 def seeding_against_baseline(tmp, count=20_000, runs=3):
@@ -424,6 +493,12 @@ def main():
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (scripts/bench.sh installs it)")
     tmp = tempfile.mkdtemp(prefix="bench-")
+    if os.environ.get("BENCH_PART") == "scale":
+        # Only the scale tables (SQLite, then PostgreSQL), printed, BENCHMARKS.md untouched.
+        create = lua(tmp, "create", "POST", '\'{"title":"bench","views":\' .. counter .. \'}\'')
+        print(scale_tables(tmp, create))
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
     # "warn" and "info": the access log off and on; "metrics": as warn, with --metrics.
     roots = {level: os.path.join(tmp, level) for level in ("warn", "info", "metrics")}
     if BASELINE:
@@ -557,7 +632,7 @@ def main():
         proc.wait()
     with open(os.path.join(roots["warn"], "server.log")) as f:
         groups = re.findall(r"write groups committed, by size: (.*)", f.read())
-    scale_table = scale(tmp, create) if SCALE_SIZES and SCALE_SIZES != [0] else ""
+    scale_table = scale_tables(tmp, create)
     wide = wide_writes(tmp)
     if BASELINE:
         wide += "\n" + seeding_against_baseline(tmp)

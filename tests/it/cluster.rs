@@ -239,3 +239,67 @@ fn an_unreachable_database_at_start_is_one_line_and_a_prompt_exit() {
     assert!(!stderr.contains(PASSWORD), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
+
+/// PostgreSQL queues a shared advisory lock requested while an exclusive one waits behind the
+/// exclusive one (its lock manager grants a request only if it conflicts neither with the
+/// locks held nor with the requests already waiting): the drain's exclusive request is not
+/// starved by writes that keep coming, and no write slips in between.
+#[test]
+fn a_shared_lock_asked_while_the_drain_waits_queues_behind_it() {
+    let pg = cluster();
+    let db = pg.database();
+    let key = directus::storage::postgres::DRAIN_LOCK.to_string();
+    let mut writer = pg.connect(&db);
+    writer.batch("BEGIN").unwrap();
+    writer
+        .query(
+            "SELECT pg_advisory_xact_lock_shared($1::bigint)",
+            &[Some(&key)],
+        )
+        .unwrap();
+    let drain = {
+        let (pg_db, key) = (db.clone(), key.clone());
+        std::thread::spawn(move || {
+            let mut c = cluster().connect(&pg_db);
+            c.query("SELECT pg_advisory_lock($1::bigint)", &[Some(&key)])
+                .unwrap();
+            c.query("SELECT pg_advisory_unlock($1::bigint)", &[Some(&key)])
+                .unwrap();
+        })
+    };
+    let mut admin = pg.connect(&db);
+    wait_for("the drain to wait for the lock", || {
+        let rows = admin
+            .query(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' \
+                 AND mode = 'ExclusiveLock' AND NOT granted \
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                &[],
+            )
+            .unwrap();
+        rows[0].int(0).unwrap() == 1
+    });
+    // A new write's shared request does not jump the queue, though it is compatible with the
+    // shared lock held.
+    let mut late = pg.connect(&db);
+    late.batch("SET lock_timeout = 300").unwrap();
+    late.batch("BEGIN").unwrap();
+    let err = late
+        .query(
+            "SELECT pg_advisory_xact_lock_shared($1::bigint)",
+            &[Some(&key)],
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), Some("55P03"), "{err}");
+    late.batch("ROLLBACK").unwrap();
+    // Once the write in flight ends, the drain passes, and the late write after it.
+    writer.batch("COMMIT").unwrap();
+    drain.join().unwrap();
+    late.batch("BEGIN").unwrap();
+    late.query(
+        "SELECT pg_advisory_xact_lock_shared($1::bigint)",
+        &[Some(&key)],
+    )
+    .unwrap();
+    late.batch("COMMIT").unwrap();
+}
