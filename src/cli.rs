@@ -430,6 +430,20 @@ fn postgres_of(cli: &Cli, term: &mut Term) -> Result<Option<PgConfig>, Failed> {
             _ => found = Some(db),
         }
     }
+    if found.is_none() {
+        // No server runs: the database they last used, if it was PostgreSQL.
+        let noted = std::fs::read_to_string(layout::database_note_path(&cli.root))
+            .ok()
+            .map(|t| t.trim().to_string())
+            .filter(|t| is_postgres_uri(t));
+        if let Some(uri) = &noted {
+            warn!(
+                term,
+                "no server runs on this root; using the database its servers last used: {uri}"
+            );
+        }
+        found = noted;
+    }
     found.as_deref().map(parse).transpose()
 }
 

@@ -178,6 +178,9 @@ impl Watcher {
 
     fn connect(&self, apply: &dyn Fn(Option<Notice>)) -> Result<Client, PgError> {
         let mut c = Client::connect(&self.config)?;
+        // No statement of the watcher may hang on a database that vanished: its state must
+        // stay fresh (a timed-out read breaks the connection, and it reconnects).
+        c.set_timeout(Some(Duration::from_secs(5)))?;
         c.batch(&format!("LISTEN {CHANNEL}"))?;
         self.beat(&mut c)?;
         apply(read(&mut c)?);

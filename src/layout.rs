@@ -21,6 +21,13 @@ pub fn announcement_path(root: &Path) -> PathBuf {
     logs_dir(root).join("maintenance-announcement")
 }
 
+/// `ROOT/logs/database`: the database the root's servers last used (a file path, or a
+/// PostgreSQL URI without its password), kept after they exit so that the CLI acts on the
+/// right database while no server runs.
+pub fn database_note_path(root: &Path) -> PathBuf {
+    logs_dir(root).join("database")
+}
+
 /// `ROOT/data`: where the default database lives.
 pub fn data_dir(root: &Path) -> PathBuf {
     root.join("data")

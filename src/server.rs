@@ -185,6 +185,17 @@ pub fn run(config: ServerConfig, listen: Listen) -> Result<(), RunError> {
     let published = std::fs::create_dir_all(&logs)
         .and_then(|()| ServerRecord::of_this_process(&config.root, &db, url.clone()))
         .and_then(|record| record.publish(&config.root));
+    // The database the CLI should act on while no server of this root runs (a PostgreSQL
+    // root's maintenance:on must not fall back to the SQLite file).
+    if let Err(e) = crate::durable::write(
+        &layout::database_note_path(&config.root),
+        format!("{}\n", config.db.describe()).as_bytes(),
+    ) {
+        log::warn!(
+            "cannot write {}: {e}",
+            layout::database_note_path(&config.root).display()
+        );
+    }
     let (record, logs_unusable) = match published {
         Ok(record) => (Some(record), false),
         Err(e) => {

@@ -150,6 +150,13 @@ impl Groups {
         }
     }
 
+    /// Counts a write that waits on the database outside any group (on PostgreSQL each write
+    /// is its own transaction, and its worker waits on every round trip and on the commit):
+    /// relief workers take requests while it lasts, as they do for writes waiting on a group.
+    pub(super) fn waiting_alone(&self) -> impl Drop + '_ {
+        Waiting::enter(self)
+    }
+
     /// True when writes wait in the queue now, or start to within `wait`: a relief worker
     /// then takes requests, else it stays out of the way of the workers' reads.
     pub fn relief_wanted(&self, wait: Duration) -> bool {

@@ -87,6 +87,7 @@ impl Session {
         app: &App,
         work: impl FnOnce(&Writer) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
+        let _waiting = app.groups.waiting_alone();
         let storage = connection(&mut self.open, app.gate.epoch(), &app.config.db)?;
         let Storage::Postgres(pg) = storage else {
             return Err(ApiError::Internal(

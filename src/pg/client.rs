@@ -195,6 +195,8 @@ pub struct Client {
     /// The socket failed: nothing more will be sent.
     broken: bool,
     backend_pid: i32,
+    /// The bound on blocking socket calls outside `notifications` (`set_timeout`).
+    timeout: Option<Duration>,
 }
 
 impl Client {
@@ -215,6 +217,7 @@ impl Client {
             status: b'I',
             broken: false,
             backend_pid: 0,
+            timeout: None,
         };
         client.negotiate_tls(config, deadline)?;
         client.startup(config)?;
@@ -232,6 +235,21 @@ impl Client {
     /// True inside a transaction block (even a failed one).
     pub fn in_transaction(&self) -> bool {
         self.status != b'I'
+    }
+
+    /// True inside a transaction that failed: only a rollback is accepted (a `COMMIT` would
+    /// be answered with a rollback, and no error).
+    pub fn in_failed_transaction(&self) -> bool {
+        self.status == b'E'
+    }
+
+    /// Bounds how long any later read or write on the socket may block (`None`: no bound). A
+    /// read that runs out of time breaks the connection.
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
+        self.stream.set_read_timeout(timeout)?;
+        self.stream.set_write_timeout(timeout)?;
+        self.timeout = timeout;
+        Ok(())
     }
 
     /// True once the socket failed: the connection must be replaced.
@@ -258,23 +276,33 @@ impl Client {
 
     /// Runs a script of statements without parameters (the simple protocol); rows are dropped.
     pub fn batch(&mut self, sql: &str) -> Result<()> {
+        self.script(sql).map(drop)
+    }
+
+    /// Runs a script of statements without parameters in one round trip and returns the rows
+    /// of its last statement. Each statement runs after the one before it has finished, with
+    /// a snapshot of its own under READ COMMITTED; the first that fails ends the script.
+    pub fn script(&mut self, sql: &str) -> Result<Vec<Row>> {
         self.check_usable()?;
         frontend::query(sql, &mut self.write)?;
         self.send()?;
         let mut failed = None;
+        let mut rows = Vec::new();
         loop {
             match self.next()? {
                 Message::ReadyForQuery(body) => {
                     self.status = body.status();
                     break;
                 }
+                Message::RowDescription(_) => rows.clear(),
+                Message::DataRow(body) => rows.push(row(&body)?),
                 Message::ErrorResponse(body) => failed = Some(db_error(body.fields())?),
                 _ => {}
             }
         }
         match failed {
             Some(e) => Err(PgError::Db(e)),
-            None => Ok(()),
+            None => Ok(rows),
         }
     }
 
@@ -282,38 +310,45 @@ impl Client {
     /// connection is gone (e.g. the server terminated it) and must be replaced.
     pub fn notifications(&mut self, wait: Duration) -> Result<Vec<Notification>> {
         self.check_usable()?;
-        if self.notifications.is_empty() && self.read.is_empty() {
+        let mut waited = false;
+        loop {
+            // Only asynchronous messages arrive outside a statement.
+            while let Some(message) = Message::parse(&mut self.read)? {
+                match message {
+                    Message::NotificationResponse(n) => {
+                        self.notifications.push_back(Notification {
+                            channel: n.channel()?.to_string(),
+                            payload: n.message()?.to_string(),
+                        })
+                    }
+                    Message::ErrorResponse(body) => {
+                        self.broken = true;
+                        return Err(PgError::Db(db_error(body.fields())?));
+                    }
+                    _ => {}
+                }
+            }
+            if !self.notifications.is_empty() || waited {
+                return Ok(self.notifications.drain(..).collect());
+            }
+            // Nothing complete yet (perhaps part of a message): wait once for more.
+            waited = true;
             self.stream
                 .set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
             let got = self.fill();
-            self.stream.set_read_timeout(None)?;
+            self.stream.set_read_timeout(self.timeout)?;
             match got {
                 Err(PgError::Io(e))
                     if matches!(
                         e.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) => {}
+                    ) =>
+                {
+                    self.broken = false;
+                }
                 other => other?,
             }
         }
-        // Only asynchronous messages arrive outside a statement.
-        while !self.read.is_empty() {
-            match Message::parse(&mut self.read)? {
-                Some(Message::NotificationResponse(n)) => {
-                    self.notifications.push_back(Notification {
-                        channel: n.channel()?.to_string(),
-                        payload: n.message()?.to_string(),
-                    })
-                }
-                Some(Message::ErrorResponse(body)) => {
-                    self.broken = true;
-                    return Err(PgError::Db(db_error(body.fields())?));
-                }
-                Some(_) => {}
-                None => break,
-            }
-        }
-        Ok(self.notifications.drain(..).collect())
     }
 
     fn check_usable(&self) -> Result<()> {
@@ -378,14 +413,7 @@ impl Client {
         loop {
             match self.next()? {
                 Message::ParseComplete => parsed = true,
-                Message::DataRow(body) => {
-                    let buf = body.buffer();
-                    let values = body
-                        .ranges()
-                        .map(|r| Ok(r.map(|r| String::from_utf8_lossy(&buf[r]).into_owned())))
-                        .collect()?;
-                    each(Row(values));
-                }
+                Message::DataRow(body) => each(row(&body)?),
                 Message::CommandComplete(body) => {
                     touched = body
                         .tag()?
@@ -404,6 +432,13 @@ impl Client {
         }
         if fresh && parsed {
             self.statements.insert(sql.to_string(), name);
+        }
+        // A prepared statement the schema changed under (an operator's ALTER during
+        // maintenance) is parsed again next time.
+        if let Some(e) = &failed {
+            if matches!(e.code.as_str(), "0A000" | "26000") {
+                self.statements.remove(sql);
+            }
         }
         match failed {
             Some(e) => Err(PgError::Db(e)),
@@ -579,12 +614,10 @@ impl Client {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    if !matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) {
-                        self.broken = true;
-                    }
+                    // Even a timeout leaves the exchange half done: the connection is given up
+                    // (`notifications` alone waits with a timeout between messages, and undoes
+                    // this).
+                    self.broken = true;
                     return Err(e.into());
                 }
             }
@@ -627,6 +660,15 @@ fn open(config: &PgConfig, timeout: Duration) -> Result<Stream> {
                 match TcpStream::connect_timeout(&addr, timeout) {
                     Ok(s) => {
                         s.set_nodelay(true)?;
+                        // A peer that vanished (a failover, a dropped NAT entry) is noticed in
+                        // about 30 s instead of the kernel's 15 minutes.
+                        let sock = socket2::SockRef::from(&s);
+                        let keepalive = socket2::TcpKeepalive::new()
+                            .with_time(Duration::from_secs(10))
+                            .with_interval(Duration::from_secs(5))
+                            .with_retries(3);
+                        sock.set_tcp_keepalive(&keepalive)?;
+                        sock.set_tcp_user_timeout(Some(Duration::from_secs(30)))?;
                         return Ok(Stream::Tcp(s));
                     }
                     Err(e) => last = e,
@@ -635,6 +677,16 @@ fn open(config: &PgConfig, timeout: Duration) -> Result<Stream> {
             Err(unreachable(last))
         }
     }
+}
+
+/// A data row's columns as text.
+fn row(body: &postgres_protocol::message::backend::DataRowBody) -> Result<Row> {
+    let buf = body.buffer();
+    let values = body
+        .ranges()
+        .map(|r| Ok(r.map(|r| String::from_utf8_lossy(&buf[r]).into_owned())))
+        .collect()?;
+    Ok(Row(values))
 }
 
 fn db_error(mut fields: ErrorFields<'_>) -> Result<DbError> {

@@ -9,8 +9,21 @@ use std::sync::atomic::Ordering;
 
 /// Two servers on one fresh database, each with its own root.
 fn two_hosts() -> (Server, Server, String) {
+    two_hosts_on(None)
+}
+
+/// The same, with the database's default isolation level set first (a write transaction must
+/// read the cluster's state after its lock whatever the default).
+fn two_hosts_on(isolation: Option<&str>) -> (Server, Server, String) {
     let pg = cluster();
     let db = pg.database();
+    if let Some(level) = isolation {
+        pg.admin()
+            .batch(&format!(
+                "ALTER DATABASE {db} SET default_transaction_isolation = '{level}'"
+            ))
+            .unwrap();
+    }
     let uri = pg.uri(&db);
     let a = Server::start(&["--db", &uri]);
     let b = Server::start(&["--db", &uri]);
@@ -106,8 +119,8 @@ fn one_switch_closes_every_host_and_status_shows_both_scopes() {
 
 /// The drain race across two hosts: writers on both servers, `on` from one root; once it has
 /// returned no write commits on either host, 30 rounds.
-fn drain_race(mode: &[&str]) {
-    let (a, b, db) = two_hosts();
+fn drain_race(mode: &[&str], isolation: Option<&str>) {
+    let (a, b, db) = two_hosts_on(isolation);
     fn send(c: &mut Client, w: u64, i: u64) -> common::Resp {
         let ct = [("Content-Type", "application/json")];
         match (w + i) % 3 {
@@ -169,12 +182,13 @@ fn drain_race(mode: &[&str]) {
 
 #[test]
 fn the_drain_holds_across_two_hosts() {
-    drain_race(&[]);
+    drain_race(&[], None);
 }
 
 #[test]
 fn the_drain_holds_across_two_hosts_in_read_only_mode() {
-    drain_race(&["--read-only"]);
+    // And on a database whose default isolation is serializable.
+    drain_race(&["--read-only"], Some("serializable"));
 }
 
 /// A server whose listening connection was terminated learns nothing by notification: its

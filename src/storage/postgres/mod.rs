@@ -134,11 +134,12 @@ impl Postgres {
     pub fn fields(&mut self, collection: &str) -> Result<Vec<FieldInfo>> {
         let client = self.client.get_mut();
         let rows = client.query(
-            "SELECT e.key, CASE jsonb_typeof(e.value) \
+            // From the text as written (`json`, not `jsonb`, which would spell 1e2 as 100).
+            "SELECT e.key, CASE json_typeof(e.value) \
                  WHEN 'number' THEN CASE WHEN e.value::text ~ '^-?[0-9]+$' THEN 'integer' ELSE 'real' END \
                  WHEN 'string' THEN 'text' WHEN 'boolean' THEN e.value::text \
-                 ELSE jsonb_typeof(e.value) END \
-             FROM directus_items AS d, jsonb_each(d.doc) AS e WHERE d.collection = $1 \
+                 ELSE json_typeof(e.value) END \
+             FROM directus_items AS d, json_each(d.data::json) AS e WHERE d.collection = $1 \
              GROUP BY 1, 2 ORDER BY min(d.id), e.key COLLATE \"C\"",
             &[Some(collection)],
         )?;
@@ -185,20 +186,25 @@ impl Postgres {
         if client.in_transaction() {
             client.batch("ROLLBACK")?;
         }
-        client.batch("BEGIN")?;
-        let state = (|| {
-            client.query(
-                "SELECT pg_advisory_xact_lock_shared($1::bigint)",
-                &[Some(&DRAIN_LOCK.to_string())],
-            )?;
-            let mut row = client
-                .query_opt("SELECT mode, notice FROM directus_cluster", &[])?
+        // One round trip, three statements, each after the one before has finished: the
+        // state is read with a snapshot taken after the lock was granted. READ COMMITTED
+        // whatever the database's default: under REPEATABLE READ the transaction's first
+        // snapshot would be reused, and a drain that committed meanwhile would go unseen.
+        let opened = client.script(&format!(
+            "BEGIN ISOLATION LEVEL READ COMMITTED; \
+             SELECT pg_advisory_xact_lock_shared({DRAIN_LOCK}); \
+             SELECT mode, notice FROM directus_cluster"
+        ));
+        let state = opened.and_then(|rows| {
+            let mut row = rows
+                .into_iter()
+                .next()
                 .ok_or_else(|| PgError::Protocol("directus_cluster has no row".into()))?;
-            Ok::<_, PgError>(ClusterState {
+            Ok(ClusterState {
                 mode: row.take(0).unwrap_or_else(|| "off".into()),
                 notice: row.take(1),
             })
-        })();
+        });
         if state.is_err() {
             self.rollback();
         }
@@ -215,6 +221,11 @@ impl Postgres {
     /// Commits the open write transaction.
     pub fn commit(&mut self) -> Result<()> {
         let client = self.client.get_mut();
+        if client.in_failed_transaction() {
+            // PostgreSQL would answer COMMIT with a rollback and no error.
+            self.rollback();
+            return Err(StorageError::TransactionLost);
+        }
         let committed = client.batch("COMMIT");
         if committed.is_err() {
             self.rollback();
@@ -366,7 +377,8 @@ impl PgWriter<'_> {
     /// The collection's id sequence, or `NoSuchCollection`.
     fn sequence(&self, collection: &str) -> Result<String> {
         self.query(
-            "SELECT ids FROM directus_collections WHERE collection = $1",
+            // FOR KEY SHARE: a concurrent delete of the collection waits for this write.
+            "SELECT ids FROM directus_collections WHERE collection = $1 FOR KEY SHARE",
             &[Some(collection)],
         )?
         .into_iter()
@@ -379,16 +391,8 @@ impl PgWriter<'_> {
     }
 
     /// Moves the sequence past `id` if it is not yet: auto ids then pass the ids clients
-    /// gave. Moves are serialized (one lock per collection, held to the end of the
-    /// transaction) so that the sequence never goes back.
-    fn advance(&self, sequence: &str, id: i64, locked: &mut bool) -> Result<()> {
-        if !*locked {
-            self.query(
-                "SELECT pg_advisory_xact_lock($1::integer, hashtext($2))",
-                &[Some(&IDS_LOCK.to_string()), Some(sequence)],
-            )?;
-            *locked = true;
-        }
+    /// gave. The caller holds the ids lock exclusively (`lock_ids`).
+    fn advance(&self, sequence: &str, id: i64) -> Result<()> {
         self.query(
             "SELECT setval($1::regclass, $2::bigint) \
              WHERE $2::bigint > coalesce(pg_sequence_last_value($1::regclass), 0)",
@@ -397,12 +401,36 @@ impl PgWriter<'_> {
         Ok(())
     }
 
+    /// Takes the collection's ids lock: exclusive for a create that gives ids (it may move the
+    /// sequence), shared for one that only takes new ids. Held to the end of the transaction,
+    /// so the sequence never moves between `advance`'s look and its `setval`.
+    fn lock_ids(&self, sequence: &str, exclusive: bool) -> Result<()> {
+        let sql = match exclusive {
+            true => "SELECT pg_advisory_xact_lock($1::integer, hashtext($2))",
+            false => "SELECT pg_advisory_xact_lock_shared($1::integer, hashtext($2))",
+        };
+        self.query(sql, &[Some(&IDS_LOCK.to_string()), Some(sequence)])?;
+        Ok(())
+    }
+
     /// `n` new ids from the sequence, ascending.
-    fn new_ids(&self, sequence: &str, n: usize) -> Result<Vec<i64>> {
-        let rows = self.query(
-            "SELECT nextval($1::regclass) FROM generate_series(1, $2::integer)",
-            &[Some(sequence), Some(&n.to_string())],
-        )?;
+    fn new_ids(&self, collection: &str, sequence: &str, n: usize) -> Result<Vec<i64>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .query(
+                "SELECT nextval($1::regclass) FROM generate_series(1, $2::integer)",
+                &[Some(sequence), Some(&n.to_string())],
+            )
+            .map_err(|e| match e {
+                StorageError::Postgres(ref pe) if pe.code() == Some("2200H") => {
+                    StorageError::IdsExhausted {
+                        collection: collection.to_string(),
+                    }
+                }
+                other => other,
+            })?;
         let mut ids = first_ints(&rows)?;
         ids.sort_unstable();
         Ok(ids)
@@ -414,18 +442,13 @@ impl PgWriter<'_> {
         items: &[(Option<i64>, Map<String, Value>)],
     ) -> Result<Vec<StoredItem>> {
         let sequence = self.sequence(collection)?;
-        self.note_fields(collection, items.iter().map(|(_, data)| data))?;
-        let given: Vec<i64> = items.iter().filter_map(|(id, _)| *id).collect();
-        let mut seen = std::collections::HashSet::with_capacity(given.len());
-        for id in &given {
-            if !seen.insert(*id) {
-                return Err(duplicate(collection, *id));
-            }
-        }
+        self.note_fields(collection, items.iter().map(|(_, data)| data))
+            .map_err(|e| explain(collection, e))?;
         // Ids in order, as SQLite assigns them: an item without one takes the next after
         // every id so far, given or taken.
         let mut ids: Vec<i64> = Vec::with_capacity(items.len());
-        let (mut given_max, mut locked) = (None::<i64>, false);
+        let mut given_max = None::<i64>;
+        self.lock_ids(&sequence, items.iter().any(|(id, _)| id.is_some()))?;
         let mut i = 0;
         while i < items.len() {
             if let Some(id) = items[i].0 {
@@ -436,13 +459,18 @@ impl PgWriter<'_> {
             }
             let run = items[i..].iter().take_while(|(id, _)| id.is_none()).count();
             if let Some(max) = given_max.take() {
-                self.advance(&sequence, max, &mut locked)?;
+                self.advance(&sequence, max)?;
             }
-            ids.extend(self.new_ids(&sequence, run)?);
+            ids.extend(self.new_ids(collection, &sequence, run)?);
             i += run;
         }
         if let Some(max) = given_max {
-            self.advance(&sequence, max, &mut locked)?;
+            self.advance(&sequence, max)?;
+        }
+        // Every id once, given or taken (an auto id may equal a later given one, as in SQLite).
+        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        if let Some(id) = ids.iter().find(|id| !seen.insert(**id)) {
+            return Err(duplicate(collection, *id));
         }
         let mut stored: Vec<StoredItem> = items
             .iter()
@@ -469,7 +497,7 @@ impl PgWriter<'_> {
             if let Some(i) = refused.iter().find(|i| items[**i].0.is_some()) {
                 return Err(duplicate(collection, stored[*i].id));
             }
-            let ids = self.new_ids(&sequence, refused.len())?;
+            let ids = self.new_ids(collection, &sequence, refused.len())?;
             for (i, id) in refused.iter().zip(ids) {
                 stored[*i].id = id;
             }
@@ -517,7 +545,8 @@ impl PgWriter<'_> {
         collection: &str,
         patches: &[(i64, &Map<String, Value>)],
     ) -> Result<Vec<StoredItem>> {
-        self.note_fields(collection, patches.iter().map(|(_, p)| *p))?;
+        self.note_fields(collection, patches.iter().map(|(_, p)| *p))
+            .map_err(|e| explain(collection, e))?;
         let mut order: Vec<i64> = Vec::new();
         for (id, _) in patches {
             if !order.contains(id) {

@@ -63,7 +63,9 @@ const MIGRATIONS: &[&str] = &[
         collection text NOT NULL REFERENCES directus_collections ON DELETE CASCADE,
         id bigint NOT NULL,
         data text NOT NULL,
-        doc jsonb GENERATED ALWAYS AS (data::jsonb) STORED,
+        -- jsonb cannot hold U+0000: such a character is read as U+FFFD here (only for
+        -- conditions and indexes; `data`, what clients get back, keeps it).
+        doc jsonb GENERATED ALWAYS AS (replace(data, E'\\u0000', E'\\ufffd')::jsonb) STORED,
         PRIMARY KEY (collection, id),
         CHECK (jsonb_typeof(doc) = 'object')
     );

@@ -222,7 +222,7 @@ impl Select {
         let (value, exact, number) = match s {
             Scalar::Int(i) => (i.to_string(), number_range_is_exact(op, *i as f64), true),
             Scalar::Float(x) => (float_text(*x), number_range_is_exact(op, *x), true),
-            Scalar::Str(text) => (text.clone(), op == "=" && !looks_like_json(text), false),
+            Scalar::Str(text) => (stored(text), op == "=" && !looks_like_json(text), false),
             Scalar::Null | Scalar::Bool(_) => return "false".to_string(),
         };
         if f.key {
@@ -231,11 +231,6 @@ impl Select {
                 Scalar::Float(_) => format!("(d.id::numeric {op} {})", self.bind(value, "numeric")),
                 _ => "false".to_string(),
             };
-        }
-        if !number && value.contains('\0') {
-            // PostgreSQL's text holds no NUL, so no stored string equals or orders against it
-            // the way SQLite would; only ranges could, and those are answered item by item.
-            return self.nul_compare(f, op, &value);
         }
         let kind = if number { "number" } else { "string" };
         let typed = match exact {
@@ -261,24 +256,6 @@ impl Select {
         )
     }
 
-    /// A string comparison whose operand holds a NUL: strings are compared by their bytes up
-    /// to the NUL, which decides unless the stored string equals that part.
-    fn nul_compare(&mut self, f: &Field, op: &str, value: &str) -> String {
-        let head = value.split('\0').next().unwrap_or("").to_string();
-        let p = self.bind(head, "text");
-        // `value` is greater than `head` and than every string starting with `head` that
-        // stops there; anything that starts with `head` and goes on (with a byte > 0) is
-        // greater than `value`.
-        let below = format!("({s} < {p} OR {s} = {p})", s = f.string);
-        let above = format!("({s} > {p})", s = f.string);
-        let cond = match op {
-            "<" | "<=" => below,
-            ">" | ">=" => above,
-            _ => return "false".to_string(),
-        };
-        format!("({} = 2 AND {cond} AND {} = 'string')", f.class, f.kind)
-    }
-
     fn one_of(&mut self, f: &Field, list: &[Scalar]) -> String {
         let (mut numbers, mut strings) = (Vec::new(), Vec::new());
         let mut parts = Vec::new();
@@ -293,8 +270,7 @@ impl Select {
                     exact &= *x != 0.0 && *x != 1.0;
                     numbers.push(float_text(*x));
                 }
-                Scalar::Str(text) if !text.contains('\0') => strings.push(text.as_str()),
-                Scalar::Str(_) => {}
+                Scalar::Str(text) => strings.push(stored(text)),
                 Scalar::Null => null = true,
                 Scalar::Bool(true) => yes = true,
                 Scalar::Bool(false) => no = true,
@@ -353,9 +329,7 @@ impl Select {
         if f.key {
             return "false".to_string();
         }
-        if needle.contains('\0') {
-            return "false".to_string();
-        }
+        let needle = &stored(needle);
         let typed = format!(" AND {} = 'string'", f.kind);
         if needle.chars().count() > HEAD {
             let h = self.bind(head(needle), "text");
@@ -390,9 +364,7 @@ impl Select {
     /// escaped sifts, and an exact byte-wise test decides (`ILIKE` folds more than ASCII; the
     /// API folds ASCII only, as `lower()` does under the C collation).
     fn text_search(&mut self, field: Option<&str>, needle: &str, how: Match, fold: bool) -> String {
-        if needle.contains('\0') {
-            return "false".to_string();
-        }
+        let needle = &stored(needle);
         let escaped = needle
             .replace('\\', "\\\\")
             .replace('%', "\\%")
@@ -439,6 +411,12 @@ enum Match {
     Contains,
     StartsWith,
     EndsWith,
+}
+
+/// A string as PostgreSQL holds it in `doc`: U+0000, which `jsonb` cannot hold, is U+FFFD
+/// there (migration 1), so a value holding it is compared the same way.
+fn stored(text: &str) -> String {
+    text.replace('\0', "\u{FFFD}")
 }
 
 /// A float as `numeric` reads it (JSON's notation).
