@@ -386,8 +386,9 @@ def scale_tables(tmp, create):
     """The scale table on SQLite, then on PostgreSQL when it is installed."""
     if not SCALE_SIZES or SCALE_SIZES == [0]:
         return ""
-    table = scale(tmp, create)
-    pg = start_postgres(tmp)
+    engines = os.environ.get("BENCH_ENGINES", "sqlite,postgres").split(",")
+    table = scale(tmp, create) if "sqlite" in engines else ""
+    pg = start_postgres(tmp) if "postgres" in engines else None
     if pg:
         try:
             table += "\n" + scale(tmp, create, pg)

@@ -37,8 +37,8 @@ Global options (before or after the command):
                              found in ROOT/logs/servers/, else ROOT/data/directus.db); a
                              postgresql:// URI for servers on PostgreSQL (password from the URI,
                              PGPASSWORD or ~/.pgpass)
-  --host-only                on PostgreSQL, on/off act on this root's flag file only, not on
-                             every server of the database (the cluster)
+  --host-only                on PostgreSQL, on/off/announce act on this root's files only, not
+                             on every server of the database (the cluster)
 
 maintenance:on writes ROOT/logs/maintenance, then waits (up to --wait, default 30 s) until no
 write can still commit and checkpoints the WAL. Without --read-only every request gets the 503;
@@ -334,6 +334,20 @@ fn run(cli: Cli, term: &mut Term) -> Result<i32, Failed> {
                 return cluster_drain(pg, *wait, term).map(|()| 0);
             }
             Cmd::Status { json } => return status(&cli.root, &flag, Some(pg), *json, term),
+            Cmd::Announce(a) if !cli.host_only => {
+                let mut client = connect(pg)?;
+                cluster::announce(&mut client, a.as_ref())
+                    .map_err(|e| Failed(format!("{pg}: {e}")))?;
+                match a {
+                    Some(a) => {
+                        say!(term, "Maintenance announced to every server on {pg}.");
+                        say_announcement(term, a);
+                        say!(term, "  (requests are not affected until maintenance:on)");
+                    }
+                    None => say!(term, "The cluster's announcement is removed ({pg})."),
+                }
+                return Ok(0);
+            }
             _ => {}
         }
     }
@@ -455,12 +469,25 @@ fn connect(pg: &PgConfig) -> Result<pg::Client, Failed> {
 fn cluster_command(cli: &Cli, pg: &PgConfig, term: &mut Term) -> Result<i32, Failed> {
     let mut client = connect(pg)?;
     let db_error = |e: pg::PgError| Failed(format!("{pg}: {e}"));
-    let previous = cluster::read(&mut client).map_err(db_error)?;
+    let state = cluster::read(&mut client).map_err(db_error)?;
+    let previous = state.notice;
     let Cmd::On { wait, .. } = &cli.cmd else {
         cluster::set(&mut client, None).map_err(db_error)?;
         match previous {
             Some(_) => say!(term, "Cluster maintenance is off (every server on {pg})."),
             None => say!(term, "Cluster maintenance was already off ({pg})."),
+        }
+        // That window happened: clients should no longer be told it is coming.
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        if let Some(past) = state.announcement.filter(|a| a.starts() <= now) {
+            cluster::announce(&mut client, None).map_err(db_error)?;
+            say!(
+                term,
+                "Removed the cluster's announcement of the window that started at {}.",
+                past.starts_at
+            );
         }
         return Ok(0);
     };
@@ -592,12 +619,17 @@ fn status(
         }
     };
     // On PostgreSQL: the cluster's state and the servers registered on the database.
+    let mut cluster_announcement = None;
     let cluster = match pg {
         None => None,
         Some(pg) => {
             let mut client = connect(pg)?;
             let read = cluster::read(&mut client)
                 .and_then(|state| cluster::servers(&mut client).map(|servers| (state, servers)));
+            let read = read.map(|(state, servers)| {
+                cluster_announcement = state.announcement;
+                (state.notice, servers)
+            });
             Some(
                 read.map_err(|e| {
                     Failed(format!("cannot read the cluster's state from {pg}: {e}"))
@@ -612,7 +644,9 @@ fn status(
     let on = applies.is_some();
     let notice = applies.unwrap_or_default();
     let servers = live_servers(root, term);
-    let announcement = maintenance::read_announcement(&layout::announcement_path(root));
+    // This root's announcement wins, as on the servers.
+    let announcement =
+        maintenance::read_announcement(&layout::announcement_path(root)).or(cluster_announcement);
     if as_json {
         // `null` when the records could not be read: not the same as "no server".
         let listed: Option<Vec<Value>> = servers.as_ref().map(|list| {

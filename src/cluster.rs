@@ -5,7 +5,7 @@
 //! Shared by the CLI (`set`, `drain`, `servers`) and the server (`Watcher`: keeps the state in
 //! memory, registers the server with a heartbeat). Nothing here links the HTTP side.
 
-use crate::maintenance::Notice;
+use crate::maintenance::{Announcement, Notice};
 use crate::pg::{Client, PgConfig, PgError};
 use crate::storage::postgres::{CHANNEL, DRAIN_LOCK};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,18 +18,50 @@ pub const REFRESH: Duration = Duration::from_secs(2);
 /// A server whose heartbeat is older than this is not listed as live.
 pub const LIVE_WITHIN: Duration = Duration::from_secs(15);
 
-/// The cluster's maintenance: `None` when off.
-pub fn read(client: &mut Client) -> Result<Option<Notice>, PgError> {
+/// The cluster's maintenance (`None` when off) and the window announced for it.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    pub notice: Option<Notice>,
+    pub announcement: Option<Announcement>,
+}
+
+/// The cluster's state as stored.
+pub fn read(client: &mut Client) -> Result<State, PgError> {
     let mut row = client
-        .query_opt("SELECT mode, notice FROM directus_cluster", &[])?
+        .query_opt(
+            "SELECT mode, notice, announcement FROM directus_cluster",
+            &[],
+        )?
         .ok_or_else(|| PgError::Protocol("directus_cluster has no row".into()))?;
     let mode = row.take(0).unwrap_or_default();
     let notice = row.take(1).unwrap_or_default();
-    Ok(match mode.as_str() {
-        "off" => None,
-        // Unreadable content is full maintenance without bypass, as for the flag file.
-        _ => Some(Notice::parse(notice.as_bytes())),
+    Ok(State {
+        notice: match mode.as_str() {
+            "off" => None,
+            // Unreadable content is full maintenance without bypass, as for the flag file.
+            _ => Some(Notice::parse(notice.as_bytes())),
+        },
+        // Content that is not a valid announcement is none, as for the file.
+        announcement: row.take(2).and_then(|a| Announcement::parse(a.as_bytes())),
     })
+}
+
+/// Records (or with `None` removes) the window announced for the cluster, and notifies.
+pub fn announce(client: &mut Client, announcement: Option<&Announcement>) -> Result<(), PgError> {
+    let text = announcement.map(|a| a.to_json().to_string());
+    client.batch("BEGIN")?;
+    let done = (|| {
+        client.execute(
+            "UPDATE directus_cluster SET announcement = $1",
+            &[text.as_deref()],
+        )?;
+        client.query("SELECT pg_notify($1, 'announcement')", &[Some(CHANNEL)])?;
+        client.batch("COMMIT")
+    })();
+    if done.is_err() && client.in_transaction() {
+        let _ = client.batch("ROLLBACK");
+    }
+    done
 }
 
 /// Records the cluster's maintenance (`None`: off) and notifies every server, in one
@@ -135,7 +167,7 @@ pub struct Watcher {
 
 impl Watcher {
     /// Runs until `running` is false, then removes the server's registration.
-    pub fn run(&self, running: &AtomicBool, apply: &dyn Fn(Option<Notice>)) {
+    pub fn run(&self, running: &AtomicBool, apply: &dyn Fn(State)) {
         let mut client: Option<Client> = None;
         let mut reported = false;
         while running.load(Ordering::SeqCst) {
@@ -176,7 +208,7 @@ impl Watcher {
         }
     }
 
-    fn connect(&self, apply: &dyn Fn(Option<Notice>)) -> Result<Client, PgError> {
+    fn connect(&self, apply: &dyn Fn(State)) -> Result<Client, PgError> {
         let mut c = Client::connect(&self.config)?;
         // No statement of the watcher may hang on a database that vanished: its state must
         // stay fresh (a timed-out read breaks the connection, and it reconnects).
@@ -192,7 +224,7 @@ impl Watcher {
         &self,
         c: &mut Client,
         running: &AtomicBool,
-        apply: &dyn Fn(Option<Notice>),
+        apply: &dyn Fn(State),
     ) -> Result<(), PgError> {
         let until = Instant::now() + REFRESH;
         while running.load(Ordering::SeqCst) && Instant::now() < until {

@@ -134,7 +134,7 @@ pub fn run(config: ServerConfig, listen: Listen) -> Result<(), RunError> {
                 config.db.describe()
             ))
         })?,
-        Storage::Sqlite(_) => None,
+        Storage::Sqlite(_) => cluster::State::default(),
     };
     drop(storage);
     // The record names a file by its canonical path, PostgreSQL by its URI without password.
@@ -229,7 +229,8 @@ pub fn run(config: ServerConfig, listen: Listen) -> Result<(), RunError> {
     let workers = config.workers;
     let flag = layout::flag_path(&config.root);
     let app = Arc::new(App::new(config, flag, logs_unusable));
-    app.gate.set_cluster(cluster_at_start);
+    app.gate
+        .set_cluster(cluster_at_start.notice, cluster_at_start.announcement);
     let fatal: http::Fatal = {
         let stop = stop.clone();
         Arc::new(move |msg| {
@@ -263,7 +264,11 @@ pub fn run(config: ServerConfig, listen: Listen) -> Result<(), RunError> {
             Some(
                 std::thread::Builder::new()
                     .name("cluster-watcher".into())
-                    .spawn(move || watcher.run(&watching, &|notice| app.gate.set_cluster(notice)))
+                    .spawn(move || {
+                        watcher.run(&watching, &|state| {
+                            app.gate.set_cluster(state.notice, state.announcement)
+                        })
+                    })
                     .map_err(|e| start(format!("cannot start the cluster watcher: {e}")))?,
             )
         }

@@ -24,6 +24,8 @@ pub struct Gate {
     /// The cluster's maintenance (SPEC 12), as the server's watcher last read it from
     /// PostgreSQL; always `None` on SQLite. A memory read per request, no round trip.
     cluster: Mutex<Option<Notice>>,
+    /// The window announced for the cluster, as last read.
+    cluster_announcement: Mutex<Option<Announcement>>,
 }
 
 impl Gate {
@@ -34,12 +36,17 @@ impl Gate {
             logs_unusable,
             observer: Observer::default(),
             cluster: Mutex::new(None),
+            cluster_announcement: Mutex::new(None),
         }
     }
 
-    /// Records the cluster's maintenance as the watcher read it (`None`: off).
-    pub fn set_cluster(&self, notice: Option<Notice>) {
+    /// Records the cluster's maintenance (`None`: off) and announcement as last read.
+    pub fn set_cluster(&self, notice: Option<Notice>, announcement: Option<Announcement>) {
         *self.cluster.lock().unwrap_or_else(|e| e.into_inner()) = notice;
+        *self
+            .cluster_announcement
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = announcement;
     }
 
     /// The cluster's maintenance as last read.
@@ -110,8 +117,14 @@ impl Gate {
     }
 
     /// The maintenance window announced ahead, if any (read only when the file changed).
+    /// This root's announcement file wins; else the cluster's.
     pub(super) fn announcement(&self, cache: &mut AnnouncementCache) -> Option<Announcement> {
-        cache.get(&self.announcement)
+        cache.get(&self.announcement).or_else(|| {
+            self.cluster_announcement
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+        })
     }
 
     /// Counts a request answered with the maintenance 503 (the log's count of a window, and the

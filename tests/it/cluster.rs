@@ -115,12 +115,41 @@ fn one_switch_closes_every_host_and_status_shows_both_scopes() {
     assert_eq!(st.code, 0, "host a is open: {st:?}");
     assert_eq!(b.cli(&["maintenance:off", "--host-only"]).code, 0);
     assert_eq!(b.json("POST", "/items/a", r#"{"n":8}"#).status, 200);
+
+    // A window announced for the cluster reaches the other host's clients; this root's own
+    // announcement file would win over it.
+    let ann = a.cli(&[
+        "maintenance:announce",
+        "--at",
+        "+1h",
+        "--message",
+        "Window ahead",
+    ]);
+    assert_eq!(ann.code, 0, "{ann:?}");
+    assert!(!a.root.join("logs/maintenance-announcement").exists());
+    wait_for("the other host to announce the window", || {
+        b.get("/server/maintenance").json()["data"]["announcement"]["message"] == "Window ahead"
+    });
+    let json: Value =
+        serde_json::from_str(&b.cli(&["maintenance:status", "--json"]).stdout).unwrap();
+    assert_eq!(json["announcement"]["message"], "Window ahead");
+    assert_eq!(a.cli(&["maintenance:announce", "--clear"]).code, 0);
+    wait_for("the announcement to be withdrawn", || {
+        b.get("/server/maintenance").json()["data"]["announcement"].is_null()
+    });
 }
 
 /// The drain race across two hosts: writers on both servers, `on` from one root; once it has
 /// returned no write commits on either host, 30 rounds.
 fn drain_race(mode: &[&str], isolation: Option<&str>) {
+    drain_race_with(mode, isolation, false);
+}
+
+/// The race; with `cut`, both servers' listening connections are terminated before every
+/// `on`, so that neither hears of it by notification.
+fn drain_race_with(mode: &[&str], isolation: Option<&str>, cut: bool) {
     let (a, b, db) = two_hosts_on(isolation);
+    let mut admin = cluster().connect(&db);
     fn send(c: &mut Client, w: u64, i: u64) -> common::Resp {
         let ct = [("Content-Type", "application/json")];
         match (w + i) % 3 {
@@ -151,6 +180,9 @@ fn drain_race(mode: &[&str], isolation: Option<&str>) {
     for round in 0..30 {
         for load in &loads {
             load.wait_accepted(5);
+        }
+        if cut {
+            cut_notifications(&mut admin);
         }
         let mut args = vec!["maintenance:on"];
         args.extend_from_slice(mode);
@@ -191,13 +223,13 @@ fn the_drain_holds_across_two_hosts_in_read_only_mode() {
     drain_race(&["--read-only"], Some("serializable"));
 }
 
-/// A server whose listening connection was terminated learns nothing by notification: its
-/// writes still read the state in their own transaction, and it reads the state again within
-/// 5 s of reconnecting.
 #[test]
-fn a_server_that_lost_its_notifications_still_refuses_writes() {
-    let (a, b, db) = two_hosts();
-    let mut admin = cluster().connect(&db);
+fn the_drain_holds_across_two_hosts_that_lost_their_notifications() {
+    drain_race_with(&[], None, true);
+}
+
+/// Terminates the servers' listening connections on this database; returns how many.
+fn cut_notifications(admin: &mut directus::pg::Client) -> i64 {
     let cut = admin
         .query(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
@@ -205,7 +237,21 @@ fn a_server_that_lost_its_notifications_still_refuses_writes() {
             &[],
         )
         .unwrap();
-    assert_eq!(cut[0].int(0).unwrap(), 2, "both servers' watchers were cut");
+    cut[0].int(0).unwrap()
+}
+
+/// A server whose listening connection was terminated learns nothing by notification: its
+/// writes still read the state in their own transaction, and it reads the state again within
+/// 5 s of reconnecting.
+#[test]
+fn a_server_that_lost_its_notifications_still_refuses_writes() {
+    let (a, b, db) = two_hosts();
+    let mut admin = cluster().connect(&db);
+    assert_eq!(
+        cut_notifications(&mut admin),
+        2,
+        "both servers' watchers were cut"
+    );
     let on = a.cli(&["maintenance:on"]);
     assert_eq!(on.code, 0, "{on:?}");
     let before = items(&db);

@@ -10,7 +10,7 @@
 //!                PRIMARY KEY (collection, id))
 //! directus_fields(collection, field, indexed, decided)
 //! directus_strings(collection, id, field, value)  -- kept by a trigger, trigram-indexed
-//! directus_cluster(mode, message, retry, bypass, changed_at)  -- cluster maintenance, one row
+//! directus_cluster(mode, notice, announcement, changed_at)  -- cluster maintenance, one row
 //! ```
 //!
 //! `data` is the item's JSON text exactly as written (key order and number spelling kept, as
@@ -114,6 +114,7 @@ const MIGRATIONS: &[&str] = &[
         one boolean PRIMARY KEY DEFAULT true CHECK (one),
         mode text NOT NULL DEFAULT 'off' CHECK (mode IN ('off', 'full', 'read-only')),
         notice text,
+        announcement text,
         changed_at timestamptz NOT NULL DEFAULT now()
     );
     INSERT INTO directus_cluster DEFAULT VALUES;

@@ -185,8 +185,9 @@ impl Select {
             }
             Cond::Null => format!("({} = 0)", f.class),
             Cond::Empty => format!(
-                "({c} = 0 OR ({c} = 2 AND {h} = '' AND {k} = 'string'))",
+                "({c} = 0 OR ({c} = 2 AND {n} IS NULL AND {h} = '' AND {k} = 'string'))",
                 c = f.class,
+                n = f.number,
                 h = f.head,
                 k = f.kind
             ),
@@ -250,9 +251,11 @@ impl Select {
         };
         let h = self.bind(head(&value), "text");
         let p = self.bind(value, "text");
+        // `number IS NULL` (always true in class 2) lets the index's third column, the
+        // head, be used: without it an equality read every string of the field.
         format!(
-            "({} = 2 AND {} {head_op} {h} AND {} {op} {p}{typed})",
-            f.class, f.head, f.string
+            "({} = 2 AND {} IS NULL AND {} {head_op} {h} AND {} {op} {p}{typed})",
+            f.class, f.number, f.head, f.string
         )
     }
 
@@ -304,8 +307,8 @@ impl Select {
                 true => format!(" AND {} = 'string'", f.kind),
             };
             parts.push(format!(
-                "({} = 2 AND {} = ANY({h}) AND {} = ANY({p}){typed})",
-                f.class, f.head, f.string
+                "({} = 2 AND {} IS NULL AND {} = ANY({h}) AND {} = ANY({p}){typed})",
+                f.class, f.number, f.head, f.string
             ));
         }
         for (wanted, s) in [
@@ -335,8 +338,8 @@ impl Select {
             let h = self.bind(head(needle), "text");
             let n = self.bind(needle.to_string(), "text");
             return format!(
-                "({} = 2 AND {} = {h} AND starts_with({}, {n}){typed})",
-                f.class, f.head, f.string
+                "({} = 2 AND {} IS NULL AND {} = {h} AND starts_with({}, {n}){typed})",
+                f.class, f.number, f.head, f.string
             );
         }
         // A string starts with a needle of at most HEAD characters exactly when its head does.
@@ -350,12 +353,16 @@ impl Select {
                     String::new()
                 };
                 format!(
-                    "({c} = 2 AND {h} >= {low} AND {h} < {high}{typed})",
+                    "({c} = 2 AND {n} IS NULL AND {h} >= {low} AND {h} < {high}{typed})",
                     c = f.class,
+                    n = f.number,
                     h = f.head
                 )
             }
-            None => format!("({} = 2 AND {} >= {low}{typed})", f.class, f.head),
+            None => format!(
+                "({} = 2 AND {} IS NULL AND {} >= {low}{typed})",
+                f.class, f.number, f.head
+            ),
         }
     }
 
