@@ -258,6 +258,45 @@ fn read_item(conn: &Connection, collection: &str, id: i64) -> Result<Option<Stor
     Ok(text.map(|data| StoredItem { id, data }))
 }
 
+/// Merges each patch into its item, in order (an id may come more than once), and returns the
+/// items as they are to be stored, each once, in the order of their first patch. `current`
+/// gives an item's stored text (`None`: no such item, which is `NoSuchItem`); it is asked once
+/// per id. Both engines' updates run through here.
+pub(super) fn merge_patches(
+    collection: &str,
+    patches: &[(i64, &Map<String, Value>)],
+    mut current: impl FnMut(i64) -> Result<Option<String>>,
+) -> Result<Vec<StoredItem>> {
+    let mut merged: Vec<(i64, Map<String, Value>)> = Vec::new();
+    let mut at = std::collections::HashMap::new();
+    for (id, patch) in patches {
+        let i = match at.get(id) {
+            Some(i) => *i,
+            None => {
+                let text = current(*id)?.ok_or_else(|| StorageError::NoSuchItem {
+                    collection: collection.to_string(),
+                    id: *id,
+                })?;
+                merged.push((*id, parse_data(*id, &text)?));
+                at.insert(*id, merged.len() - 1);
+                merged.len() - 1
+            }
+        };
+        for (k, v) in patch.iter() {
+            if k != "id" {
+                merged[i].1.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Ok(merged
+        .into_iter()
+        .map(|(id, data)| StoredItem {
+            id,
+            data: serde_json::to_string(&data).expect("a JSON map always serializes"),
+        })
+        .collect())
+}
+
 /// A stored item's fields; an item that is not a JSON object is `Corrupt`.
 pub(super) fn parse_data(id: i64, text: &str) -> Result<Map<String, Value>> {
     match serde_json::from_str(text) {

@@ -5,9 +5,7 @@
 use super::migrations::ANALYZE_ITEMS;
 use super::schema;
 use super::select::Select;
-use super::{
-    collection_exists, parse_data, Result, Sqlite, StorageError, StoredItem, Writer, BUSY_TIMEOUT,
-};
+use super::{collection_exists, Result, Sqlite, StorageError, StoredItem, Writer, BUSY_TIMEOUT};
 use crate::query::Query;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use serde_json::{Map, Value};
@@ -328,34 +326,11 @@ impl SqliteWriter<'_> {
     ) -> Result<Vec<StoredItem>> {
         self.note_fields(collection, patches.iter().map(|(_, p)| *p))?;
         let mut select = self.conn.prepare_cached(ITEM_DATA)?;
-        let mut merged: Vec<(i64, Map<String, Value>)> = Vec::new();
-        let mut at = std::collections::HashMap::new();
-        for (id, patch) in patches {
-            let i = match at.get(id) {
-                Some(i) => *i,
-                None => {
-                    let text: Option<String> = select
-                        .query_row(params![collection, id], |r| r.get(0))
-                        .optional()?;
-                    let text = text.ok_or_else(|| no_such_item(collection, *id))?;
-                    merged.push((*id, parse_data(*id, &text)?));
-                    at.insert(*id, merged.len() - 1);
-                    merged.len() - 1
-                }
-            };
-            for (k, v) in patch.iter() {
-                if k != "id" {
-                    merged[i].1.insert(k.clone(), v.clone());
-                }
-            }
-        }
-        let stored: Vec<StoredItem> = merged
-            .into_iter()
-            .map(|(id, data)| StoredItem {
-                id,
-                data: serde_json::to_string(&data).expect("a JSON map always serializes"),
-            })
-            .collect();
+        let stored = super::merge_patches(collection, patches, |id| {
+            Ok(select
+                .query_row(params![collection, id], |r| r.get(0))
+                .optional()?)
+        })?;
         let updated = self.write_rows(
             collection,
             &stored,

@@ -3,7 +3,7 @@
 //! "host" is a server with a root of its own on the same database.
 
 use crate::common::pg::{cluster, PASSWORD};
-use crate::common::{self, cli, seed, wait_for, Client, Server, WriteLoad};
+use crate::common::{self, cli, seed, wait_for, Server, WriteLoad};
 use serde_json::Value;
 use std::sync::atomic::Ordering;
 
@@ -150,32 +150,9 @@ fn drain_race(mode: &[&str], isolation: Option<&str>) {
 fn drain_race_with(mode: &[&str], isolation: Option<&str>, cut: bool) {
     let (a, b, db) = two_hosts_on(isolation);
     let mut admin = cluster().connect(&db);
-    fn send(c: &mut Client, w: u64, i: u64) -> common::Resp {
-        let ct = [("Content-Type", "application/json")];
-        match (w + i) % 3 {
-            0 => c.send(
-                "POST",
-                "/items/a",
-                &ct,
-                Some(&format!(r#"{{"w":{w},"i":{i}}}"#)),
-            ),
-            1 => c.send(
-                "PATCH",
-                &format!("/items/a/{}", 1 + (w % 4)),
-                &ct,
-                Some(&format!(r#"{{"n":{i}}}"#)),
-            ),
-            _ => c.send(
-                "PATCH",
-                "/items/a",
-                &ct,
-                Some(&format!(r#"{{"keys":[1,2,3,4],"data":{{"last":{i}}}}}"#)),
-            ),
-        }
-    }
     let loads = [
-        WriteLoad::start(a.addr, 4, send, &[200]),
-        WriteLoad::start(b.addr, 4, send, &[200]),
+        WriteLoad::start(a.addr, 4, common::mixed_write, &[200]),
+        WriteLoad::start(b.addr, 4, common::mixed_write, &[200]),
     ];
     for round in 0..30 {
         for load in &loads {

@@ -743,30 +743,7 @@ fn a_server_started_during_maintenance_migrates_then_answers_503() {
 fn no_write_commits_after_on_returns_under_concurrent_load() {
     let s = Server::start(&["--workers", "8"]);
     seed(&s, "a", r#"[{"n":0},{"n":0},{"n":0},{"n":0}]"#);
-    fn send(c: &mut Client, w: u64, i: u64) -> common::Resp {
-        let ct = [("Content-Type", "application/json")];
-        match (w + i) % 3 {
-            0 => c.send(
-                "POST",
-                "/items/a",
-                &ct,
-                Some(&format!(r#"{{"w":{w},"i":{i}}}"#)),
-            ),
-            1 => c.send(
-                "PATCH",
-                &format!("/items/a/{}", 1 + (w % 4)),
-                &ct,
-                Some(&format!(r#"{{"n":{i}}}"#)),
-            ),
-            _ => c.send(
-                "PATCH",
-                "/items/a",
-                &ct,
-                Some(&format!(r#"{{"keys":[1,2,3,4],"data":{{"last":{i}}}}}"#)),
-            ),
-        }
-    }
-    let load = WriteLoad::start(s.addr, 6, send, &[200]);
+    let load = WriteLoad::start(s.addr, 6, common::mixed_write, &[200]);
     for round in 0..8 {
         load.wait_accepted(20);
         let on = s.cli(&["maintenance:on"]);

@@ -547,48 +547,22 @@ impl PgWriter<'_> {
     ) -> Result<Vec<StoredItem>> {
         self.note_fields(collection, patches.iter().map(|(_, p)| *p))
             .map_err(|e| explain(collection, e))?;
-        let mut order: Vec<i64> = Vec::new();
-        for (id, _) in patches {
-            if !order.contains(id) {
-                order.push(*id);
-            }
-        }
+        let mut ids: Vec<i64> = patches.iter().map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
         // FOR UPDATE: a concurrent PATCH of the same item waits, then merges into this one's
         // result rather than over it. Rows are locked in id order (the sort is below the
         // locking): two batches locking the same items in other orders would deadlock.
         let rows = self.query(
             "SELECT id, data FROM directus_items WHERE collection = $1 \
              AND id = ANY($2::bigint[]) ORDER BY id FOR UPDATE",
-            &[Some(collection), Some(&int_array(&order))],
+            &[Some(collection), Some(&int_array(&ids))],
         )?;
         let mut current: HashMap<i64, String> = HashMap::new();
         for mut r in rows {
             current.insert(r.int(0)?, r.take(1).unwrap_or_default());
         }
-        let mut merged: Vec<(i64, Map<String, Value>)> = Vec::with_capacity(order.len());
-        for id in &order {
-            let text = current
-                .get(id)
-                .ok_or_else(|| no_such_item(collection, *id))?;
-            let data = super::parse_data(*id, text)?;
-            merged.push((*id, data));
-        }
-        let at: HashMap<i64, usize> = order.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-        for (id, patch) in patches {
-            let item = &mut merged[at[id]].1;
-            for (k, v) in patch.iter() {
-                if k != "id" {
-                    item.insert(k.clone(), v.clone());
-                }
-            }
-        }
-        let stored: Vec<StoredItem> = merged
-            .into_iter()
-            .map(|(id, data)| StoredItem {
-                id,
-                data: serde_json::to_string(&data).expect("a JSON map always serializes"),
-            })
-            .collect();
+        let stored = super::merge_patches(collection, patches, |id| Ok(current.remove(&id)))?;
         let written = if let [one] = stored.as_slice() {
             self.execute(
                 "UPDATE directus_items SET data = $3 WHERE collection = $1 AND id = $2::bigint",

@@ -571,6 +571,32 @@ pub struct WriteLoad {
 /// One writer's `i`-th write: what writer `w` sends, on its own connection.
 pub type SendWrite = fn(&mut Client, u64, u64) -> Resp;
 
+/// The drain races' writes to collection `a` (items 1 to 4 exist): a create, a PATCH of one
+/// item, or a batch PATCH of all four, in turn.
+pub fn mixed_write(c: &mut Client, w: u64, i: u64) -> Resp {
+    let ct = [("Content-Type", "application/json")];
+    match (w + i) % 3 {
+        0 => c.send(
+            "POST",
+            "/items/a",
+            &ct,
+            Some(&format!(r#"{{"w":{w},"i":{i}}}"#)),
+        ),
+        1 => c.send(
+            "PATCH",
+            &format!("/items/a/{}", 1 + (w % 4)),
+            &ct,
+            Some(&format!(r#"{{"n":{i}}}"#)),
+        ),
+        _ => c.send(
+            "PATCH",
+            "/items/a",
+            &ct,
+            Some(&format!(r#"{{"keys":[1,2,3,4],"data":{{"last":{i}}}}}"#)),
+        ),
+    }
+}
+
 impl WriteLoad {
     /// Starts `writers` threads sending `send`'s writes to `addr`. A status in `accepted`
     /// counts as a success (a violation inside a closed phase), 503 as a refusal; any other
