@@ -461,8 +461,14 @@ fn postgres_of(cli: &Cli, term: &mut Term) -> Result<Option<PgConfig>, Failed> {
     found.as_deref().map(parse).transpose()
 }
 
+/// The CLI waits longer than a server's start for the database to answer (an operator at a
+/// busy database would rather wait than retry), unless the URI sets `connect_timeout`.
+const CLI_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
 fn connect(pg: &PgConfig) -> Result<pg::Client, Failed> {
-    pg::Client::connect(pg).map_err(|e| Failed(format!("cannot connect to {pg}: {e}")))
+    let mut config = pg.clone();
+    config.connect_timeout = config.connect_timeout.or(Some(CLI_CONNECT_TIMEOUT));
+    pg::Client::connect(&config).map_err(|e| Failed(format!("cannot connect to {pg}: {e}")))
 }
 
 /// `on` and `off` for every server of a PostgreSQL database (the cluster scope).

@@ -219,8 +219,25 @@ impl Client {
             backend_pid: 0,
             timeout: None,
         };
-        client.negotiate_tls(config, deadline)?;
-        client.startup(config)?;
+        let started = client
+            .negotiate_tls(config, deadline)
+            .and_then(|()| client.startup(config));
+        if let Err(PgError::Io(e)) = &started {
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) {
+                return Err(PgError::Io(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "the database at {} did not answer within {} s",
+                        config.describe_host(),
+                        timeout.as_secs()
+                    ),
+                )));
+            }
+        }
+        started?;
         client.stream.set_read_timeout(None)?;
         client.stream.set_write_timeout(None)?;
         Ok(client)

@@ -340,3 +340,20 @@ fn a_shared_lock_asked_while_the_drain_waits_queues_behind_it() {
     .unwrap();
     late.batch("COMMIT").unwrap();
 }
+
+/// Autovacuum, ANALYZE and REINDEX evaluate the field indexes' expressions with an empty
+/// search_path: they must resolve there (they once called one another by bare name, and every
+/// automatic analyze of the items failed).
+#[test]
+fn the_index_expressions_evaluate_with_an_empty_search_path() {
+    let (a, _b, db) = two_hosts();
+    seed(
+        &a,
+        "b",
+        r#"[{"title":"x","views":1},{"title":"y","views":2}]"#,
+    );
+    let mut c = cluster().connect(&db);
+    c.batch("SET search_path = ''").unwrap();
+    c.batch("ANALYZE public.directus_items").unwrap();
+    c.batch("REINDEX TABLE public.directus_items").unwrap();
+}

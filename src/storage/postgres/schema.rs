@@ -51,8 +51,13 @@ const MIGRATIONS: &[&str] = &[
     $$;
     -- The first characters of a string, for indexes: a B-tree entry must fit in a third of a
     -- page, so long strings are indexed by their head and compared whole on the rows found.
+    -- Index expressions are also evaluated by autovacuum, ANALYZE and REINDEX with an empty
+    -- search_path: these functions name nothing outside pg_catalog (no call of one another).
     CREATE FUNCTION directus_head(v jsonb) RETURNS text
-        LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT left(directus_string(v), 400) $$;
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+        SELECT left(CASE jsonb_typeof(v) WHEN 'string' THEN v #>> '{}'
+               WHEN 'object' THEN v::text WHEN 'array' THEN v::text END, 400)
+    $$;
 
     CREATE TABLE directus_collections (
         collection text PRIMARY KEY,

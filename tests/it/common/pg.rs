@@ -10,7 +10,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -142,7 +142,8 @@ impl Postgres {
         let script = format!(
             "exec 2>&1; {postgres} -D {data} -k {dir} -p {port} -c listen_addresses= {tcp} \
              -c fsync=off -c max_connections=300 -c shared_buffers=64MB \
-             -c log_min_messages=warning -c log_min_error_statement=panic & pid=$!; \
+             -c log_min_messages=warning -c log_min_error_statement=panic \
+             -c log_connections=off -c log_lock_waits=on & pid=$!; \
              cat >/dev/null; kill -INT $pid; wait $pid; rm -rf {dir}",
             postgres = bin.join("postgres").display(),
             data = data.display(),
@@ -169,9 +170,20 @@ impl Postgres {
                 break;
             }
         }
-        // Keep draining the log so the server never blocks on a full pipe.
+        // Keep draining the log so the server never blocks on a full pipe, into a file kept
+        // for a failed run (target/test-artifacts/postgres-<pid>.log: warnings and errors only).
+        let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+        let _ = std::fs::create_dir_all(&artifacts);
+        let kept = artifacts.join(format!(
+            "postgres-{}{}.log",
+            std::process::id(),
+            if tls { "-tls" } else { "" }
+        ));
         std::thread::spawn(move || {
-            let mut sink = std::io::sink();
+            let mut sink: Box<dyn Write + Send> = match std::fs::File::create(kept) {
+                Ok(file) => Box::new(file),
+                Err(_) => Box::new(std::io::sink()),
+            };
             let _ = std::io::copy(&mut log, &mut sink);
             let _ = sink.flush();
         });
