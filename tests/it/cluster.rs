@@ -357,3 +357,31 @@ fn the_index_expressions_evaluate_with_an_empty_search_path() {
     c.batch("ANALYZE public.directus_items").unwrap();
     c.batch("REINDEX TABLE public.directus_items").unwrap();
 }
+
+/// When the database ends the server's connections (a restart, a failover, an operator's
+/// `pg_terminate_backend`), the next requests are answered, not failed: a read or the opening
+/// of a write connects again and runs once more.
+#[test]
+fn requests_after_the_database_dropped_the_connections_are_answered() {
+    let (a, _b, db) = two_hosts();
+    // Every worker of the server has a connection open.
+    for _ in 0..8 {
+        assert_eq!(a.get("/items/a").status, 200);
+        assert_eq!(a.json("PATCH", "/items/a/1", r#"{"n":1}"#).status, 200);
+    }
+    let mut admin = cluster().connect(&db);
+    let cut = admin
+        .query(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .unwrap();
+    assert!(cut[0].int(0).unwrap() > 0);
+    for round in 0..8 {
+        let r = a.get("/items/a/1");
+        assert_eq!(r.status, 200, "round {round}: {}", r.text());
+        let r = a.json("POST", "/items/a", r#"{"after":"the cut"}"#);
+        assert_eq!(r.status, 200, "round {round}: {}", r.text());
+    }
+}

@@ -57,6 +57,9 @@ impl ClusterState {
 /// One connection to the database.
 pub struct Postgres {
     client: RefCell<Client>,
+    /// To connect again when the connection was lost (a restart, a failover); boxed, as it
+    /// is large and rarely read.
+    config: Box<PgConfig>,
 }
 
 impl Postgres {
@@ -68,7 +71,23 @@ impl Postgres {
         }
         Ok(Postgres {
             client: RefCell::new(client),
+            config: Box::new(config.clone()),
         })
+    }
+
+    /// Runs `op`, which must change nothing before its first statement succeeds (a read, or
+    /// the opening of a write); when it fails because the connection was lost (the database
+    /// restarted, or terminated it), connects again and runs it once more, so that a worker's
+    /// first request after a restart is answered rather than failed.
+    fn again<T>(&mut self, op: impl Fn(&mut Client) -> Result<T>) -> Result<T> {
+        match op(self.client.get_mut()) {
+            Err(e) if self.client.get_mut().is_broken() => {
+                log::warn!("the database connection was lost ({e}); connecting again");
+                *self.client.get_mut() = Client::connect(&self.config)?;
+                op(self.client.get_mut())
+            }
+            other => other,
+        }
     }
 
     /// The connection, for the cluster's own statements (the CLI, the listener).
@@ -82,30 +101,19 @@ impl Postgres {
     }
 
     pub fn ping(&mut self) -> Result<()> {
-        self.client().query("SELECT 1", &[])?;
-        Ok(())
+        self.again(|c| c.query("SELECT 1", &[]).map(drop).map_err(Into::into))
     }
 
     pub fn list_collections(&mut self) -> Result<Vec<String>> {
-        let rows = self.client().query(
-            "SELECT collection FROM directus_collections ORDER BY collection COLLATE \"C\"",
-            &[],
-        )?;
-        Ok(rows.into_iter().filter_map(|mut r| r.take(0)).collect())
+        self.again(list_collections)
     }
 
     pub fn collection_exists(&mut self, name: &str) -> Result<bool> {
-        collection_exists(self.client.get_mut(), name)
+        self.again(|c| collection_exists(c, name))
     }
 
     pub fn read_item(&mut self, collection: &str, id: i64) -> Result<Option<StoredItem>> {
-        let row = self.client().query_opt(
-            "SELECT data FROM directus_items WHERE collection = $1 AND id = $2::bigint",
-            &[Some(collection), Some(&id.to_string())],
-        )?;
-        Ok(row
-            .and_then(|mut r| r.take(0))
-            .map(|data| StoredItem { id, data }))
+        self.again(|c| read_item(c, collection, id))
     }
 
     /// A page of items with its counts, from one snapshot (a repeatable-read transaction when
@@ -116,101 +124,134 @@ impl Postgres {
         query: &Query,
         default_limit: i64,
     ) -> Result<Page> {
-        let client = self.client.get_mut();
-        let counted = query.total_count || query.filter_count;
-        if counted {
-            client.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
-        }
-        let page = read_page(client, collection, query, default_limit);
-        if counted {
-            let ended = client.batch(if page.is_ok() { "COMMIT" } else { "ROLLBACK" });
-            if page.is_ok() {
-                ended?;
-            }
-        }
-        page
+        self.again(|c| read_items(c, collection, query, default_limit))
     }
 
     pub fn fields(&mut self, collection: &str) -> Result<Vec<FieldInfo>> {
-        let client = self.client.get_mut();
-        let rows = client.query(
-            // From the text as written (`json`, not `jsonb`, which would spell 1e2 as 100).
-            "SELECT e.key, CASE json_typeof(e.value) \
-                 WHEN 'number' THEN CASE WHEN e.value::text ~ '^-?[0-9]+$' THEN 'integer' ELSE 'real' END \
-                 WHEN 'string' THEN 'text' WHEN 'boolean' THEN e.value::text \
-                 ELSE json_typeof(e.value) END \
-             FROM directus_items AS d, json_each(d.data::json) AS e WHERE d.collection = $1 \
-             GROUP BY 1, 2 ORDER BY min(d.id), e.key COLLATE \"C\"",
-            &[Some(collection)],
-        )?;
-        let indexed: HashMap<String, bool> = client
-            .query(
-                "SELECT field, indexed FROM directus_fields WHERE collection = $1",
-                &[Some(collection)],
-            )?
-            .into_iter()
-            .map(|mut r| Ok((r.take(0).unwrap_or_default(), r.bool(1)?)))
-            .collect::<Result<_>>()?;
-        let mut seen: Vec<(String, Vec<String>)> = Vec::new();
-        let mut at: HashMap<String, usize> = HashMap::new();
-        for mut row in rows {
-            let (field, kind) = (
-                row.take(0).unwrap_or_default(),
-                row.take(1).unwrap_or_default(),
-            );
-            let i = *at.entry(field.clone()).or_insert_with(|| {
-                seen.push((field, Vec::new()));
-                seen.len() - 1
-            });
-            seen[i].1.push(kind);
-        }
-        let mut out = vec![FieldInfo {
-            field: "id".into(),
-            kind: "integer",
-            indexed: true,
-        }];
-        for (field, kinds) in seen {
-            out.push(FieldInfo {
-                kind: directus_type(&kinds),
-                indexed: indexed.get(&field).copied().unwrap_or(false),
-                field,
-            });
-        }
-        Ok(out)
+        self.again(|c| fields(c, collection))
     }
 
     /// Opens a write transaction: `BEGIN`, the drain lock shared, then the cluster's state
     /// (read after the lock, in a statement of its own).
     pub fn begin_write(&mut self) -> Result<ClusterState> {
-        let client = self.client.get_mut();
-        if client.in_transaction() {
-            client.batch("ROLLBACK")?;
-        }
-        // One round trip, three statements, each after the one before has finished: the
-        // state is read with a snapshot taken after the lock was granted. READ COMMITTED
-        // whatever the database's default: under REPEATABLE READ the transaction's first
-        // snapshot would be reused, and a drain that committed meanwhile would go unseen.
-        let opened = client.script(&format!(
-            "BEGIN ISOLATION LEVEL READ COMMITTED; \
-             SELECT pg_advisory_xact_lock_shared({DRAIN_LOCK}); \
-             SELECT mode, notice FROM directus_cluster"
-        ));
-        let state = opened.and_then(|rows| {
-            let mut row = rows
-                .into_iter()
-                .next()
-                .ok_or_else(|| PgError::Protocol("directus_cluster has no row".into()))?;
-            Ok(ClusterState {
-                mode: row.take(0).unwrap_or_else(|| "off".into()),
-                notice: row.take(1),
-            })
-        });
+        let state = self.again(open_write);
         if state.is_err() {
             self.rollback();
         }
-        Ok(state?)
+        state
     }
+}
 
+fn list_collections(client: &mut Client) -> Result<Vec<String>> {
+    let rows = client.query(
+        "SELECT collection FROM directus_collections ORDER BY collection COLLATE \"C\"",
+        &[],
+    )?;
+    Ok(rows.into_iter().filter_map(|mut r| r.take(0)).collect())
+}
+
+fn read_item(client: &mut Client, collection: &str, id: i64) -> Result<Option<StoredItem>> {
+    let row = client.query_opt(
+        "SELECT data FROM directus_items WHERE collection = $1 AND id = $2::bigint",
+        &[Some(collection), Some(&id.to_string())],
+    )?;
+    Ok(row
+        .and_then(|mut r| r.take(0))
+        .map(|data| StoredItem { id, data }))
+}
+
+fn read_items(
+    client: &mut Client,
+    collection: &str,
+    query: &Query,
+    default_limit: i64,
+) -> Result<Page> {
+    let counted = query.total_count || query.filter_count;
+    if counted {
+        client.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+    }
+    let page = read_page(client, collection, query, default_limit);
+    if counted {
+        let ended = client.batch(if page.is_ok() { "COMMIT" } else { "ROLLBACK" });
+        if page.is_ok() {
+            ended?;
+        }
+    }
+    page
+}
+
+/// The fields of a collection, with their types and whether each is indexed.
+fn fields(client: &mut Client, collection: &str) -> Result<Vec<FieldInfo>> {
+    let rows = client.query(
+        // From the text as written (`json`, not `jsonb`, which would spell 1e2 as 100).
+        "SELECT e.key, CASE json_typeof(e.value) \
+             WHEN 'number' THEN CASE WHEN e.value::text ~ '^-?[0-9]+$' THEN 'integer' ELSE 'real' END \
+             WHEN 'string' THEN 'text' WHEN 'boolean' THEN e.value::text \
+             ELSE json_typeof(e.value) END \
+         FROM directus_items AS d, json_each(d.data::json) AS e WHERE d.collection = $1 \
+         GROUP BY 1, 2 ORDER BY min(d.id), e.key COLLATE \"C\"",
+        &[Some(collection)],
+    )?;
+    let indexed: HashMap<String, bool> = client
+        .query(
+            "SELECT field, indexed FROM directus_fields WHERE collection = $1",
+            &[Some(collection)],
+        )?
+        .into_iter()
+        .map(|mut r| Ok((r.take(0).unwrap_or_default(), r.bool(1)?)))
+        .collect::<Result<_>>()?;
+    let mut seen: Vec<(String, Vec<String>)> = Vec::new();
+    let mut at: HashMap<String, usize> = HashMap::new();
+    for mut row in rows {
+        let (field, kind) = (
+            row.take(0).unwrap_or_default(),
+            row.take(1).unwrap_or_default(),
+        );
+        let i = *at.entry(field.clone()).or_insert_with(|| {
+            seen.push((field, Vec::new()));
+            seen.len() - 1
+        });
+        seen[i].1.push(kind);
+    }
+    let mut out = vec![FieldInfo {
+        field: "id".into(),
+        kind: "integer",
+        indexed: true,
+    }];
+    for (field, kinds) in seen {
+        out.push(FieldInfo {
+            kind: directus_type(&kinds),
+            indexed: indexed.get(&field).copied().unwrap_or(false),
+            field,
+        });
+    }
+    Ok(out)
+}
+
+/// `begin_write`'s statements: one round trip, three statements, each after the one before
+/// has finished, so the state is read with a snapshot taken after the lock was granted. READ
+/// COMMITTED whatever the database's default: under REPEATABLE READ the transaction's first
+/// snapshot would be reused, and a drain that committed meanwhile would go unseen.
+fn open_write(client: &mut Client) -> Result<ClusterState> {
+    if client.in_transaction() {
+        client.batch("ROLLBACK")?;
+    }
+    let rows = client.script(&format!(
+        "BEGIN ISOLATION LEVEL READ COMMITTED; \
+         SELECT pg_advisory_xact_lock_shared({DRAIN_LOCK}); \
+         SELECT mode, notice FROM directus_cluster"
+    ))?;
+    let mut row = rows
+        .into_iter()
+        .next()
+        .ok_or_else(|| PgError::Protocol("directus_cluster has no row".into()))?;
+    Ok(ClusterState {
+        mode: row.take(0).unwrap_or_else(|| "off".into()),
+        notice: row.take(1),
+    })
+}
+
+impl Postgres {
     /// The open write transaction's only way to change the database.
     pub fn writer(&self) -> super::Writer<'_> {
         super::Writer::Postgres(PgWriter {
