@@ -478,11 +478,13 @@ fn cluster_command(cli: &Cli, pg: &PgConfig, term: &mut Term) -> Result<i32, Fai
     let state = cluster::read(&mut client).map_err(db_error)?;
     let previous = state.notice;
     let Cmd::On { wait, .. } = &cli.cmd else {
-        cluster::set(&mut client, None).map_err(db_error)?;
+        let version = cluster::set(&mut client, None).map_err(db_error)?;
         match previous {
             Some(_) => say!(term, "Cluster maintenance is off (every server on {pg})."),
             None => say!(term, "Cluster maintenance was already off ({pg})."),
         }
+        let deadline = Instant::now() + APPLY_WAIT;
+        say_applied(term, cluster::wait_applied(&mut client, version, deadline));
         // That window happened: clients should no longer be told it is coming.
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -506,7 +508,8 @@ fn cluster_command(cli: &Cli, pg: &PgConfig, term: &mut Term) -> Result<i32, Fai
         _ => None,
     };
     let notice = compose(previous.as_ref(), &asked, secret.as_deref());
-    cluster::set(&mut client, Some(&notice)).map_err(db_error)?;
+    let version = cluster::set(&mut client, Some(&notice)).map_err(db_error)?;
+    let started = Instant::now();
     match &previous {
         None => say!(term, "Cluster maintenance is on: every server on {pg}."),
         Some(_) => say!(term, "Cluster maintenance was already on ({pg}); updated."),
@@ -517,7 +520,40 @@ fn cluster_command(cli: &Cli, pg: &PgConfig, term: &mut Term) -> Result<i32, Fai
     if let Some(secret) = &secret {
         say!(term, "bypass secret: {secret}");
     }
-    cluster_drain_with(&mut client, pg, *wait, term).map(|()| 0)
+    // Every server applies it (its reads are closed too), then no write is in flight.
+    let deadline = started + (*wait).min(APPLY_WAIT);
+    say_applied(term, cluster::wait_applied(&mut client, version, deadline));
+    cluster_drain_with(
+        &mut client,
+        pg,
+        wait.saturating_sub(started.elapsed()),
+        term,
+    )
+    .map(|()| 0)
+}
+
+/// How long `on` and `off` wait for every server to apply the change (they learn it at once
+/// when notified, within `cluster::REFRESH` otherwise). A server that does not is named; writes
+/// are refused regardless, in their own transactions.
+const APPLY_WAIT: Duration = Duration::from_secs(10);
+
+fn say_applied(term: &mut Term, behind: Result<Vec<String>, pg::PgError>) {
+    match behind {
+        Ok(behind) if behind.is_empty() => {
+            say!(term, "Every server on the database applies it now.")
+        }
+        Ok(behind) => {
+            for server in behind {
+                warn!(
+                    term,
+                    "server {server} has not applied it yet (its writes are refused \
+                     regardless; it re-reads the state every {} s)",
+                    cluster::REFRESH.as_secs()
+                );
+            }
+        }
+        Err(e) => warn!(term, "cannot tell which servers apply it: {e}"),
+    }
 }
 
 /// Waits until no write holds the drain lock on any host (`cluster::drain`).

@@ -23,19 +23,23 @@ pub const LIVE_WITHIN: Duration = Duration::from_secs(15);
 pub struct State {
     pub notice: Option<Notice>,
     pub announcement: Option<Announcement>,
+    /// Moved by every change (`set`, `announce`).
+    pub version: i64,
 }
 
 /// The cluster's state as stored.
 pub fn read(client: &mut Client) -> Result<State, PgError> {
     let mut row = client
         .query_opt(
-            "SELECT mode, notice, announcement FROM directus_cluster",
+            "SELECT mode, notice, announcement, version FROM directus_cluster",
             &[],
         )?
         .ok_or_else(|| PgError::Protocol("directus_cluster has no row".into()))?;
     let mode = row.take(0).unwrap_or_default();
     let notice = row.take(1).unwrap_or_default();
+    let version = row.int(3)?;
     Ok(State {
+        version,
         notice: match mode.as_str() {
             "off" => None,
             // Unreadable content is full maintenance without bypass, as for the flag file.
@@ -52,7 +56,7 @@ pub fn announce(client: &mut Client, announcement: Option<&Announcement>) -> Res
     client.batch("BEGIN")?;
     let done = (|| {
         client.execute(
-            "UPDATE directus_cluster SET announcement = $1",
+            "UPDATE directus_cluster SET announcement = $1, version = version + 1",
             &[text.as_deref()],
         )?;
         client.query("SELECT pg_notify($1, 'announcement')", &[Some(CHANNEL)])?;
@@ -67,19 +71,22 @@ pub fn announce(client: &mut Client, announcement: Option<&Announcement>) -> Res
 /// Records the cluster's maintenance (`None`: off) and notifies every server, in one
 /// transaction: once it returns, every write transaction that takes the drain lock after this
 /// sees it.
-pub fn set(client: &mut Client, notice: Option<&Notice>) -> Result<(), PgError> {
+pub fn set(client: &mut Client, notice: Option<&Notice>) -> Result<i64, PgError> {
     let (mode, text) = match notice {
         None => ("off".to_string(), None),
         Some(n) => (n.mode().name().to_string(), Some(n.to_json().to_string())),
     };
     client.batch("BEGIN")?;
     let done = (|| {
-        client.execute(
-            "UPDATE directus_cluster SET mode = $1, notice = $2, changed_at = now()",
+        let row = client.query(
+            "UPDATE directus_cluster SET mode = $1, notice = $2, changed_at = now(), \
+             version = version + 1 RETURNING version",
             &[Some(&mode), text.as_deref()],
         )?;
+        let version = row.first().map(|r| r.int(0)).transpose()?.unwrap_or(0);
         client.query("SELECT pg_notify($1, $2)", &[Some(CHANNEL), Some(&mode)])?;
-        client.batch("COMMIT")
+        client.batch("COMMIT")?;
+        Ok(version)
     })();
     if done.is_err() && client.in_transaction() {
         let _ = client.batch("ROLLBACK");
@@ -109,6 +116,35 @@ pub fn drain(client: &mut Client, wait: Duration) -> Result<Duration, PgError> {
     )?;
     reset?;
     Ok(waited)
+}
+
+/// How recent a heartbeat must be for `wait_applied` to wait for that server: a server beats
+/// every `REFRESH`, so one silent longer than this has stopped (killed, or cut off).
+const BEATING_WITHIN: Duration = Duration::from_secs(5);
+
+/// Waits, at most until `deadline`, until every server beating on the database applies state
+/// `version` or a later one (each records the version it applies as it reads the state).
+/// Returns the servers that had not by then, as `host pid address`.
+pub fn wait_applied(
+    client: &mut Client,
+    version: i64,
+    deadline: Instant,
+) -> Result<Vec<String>, PgError> {
+    loop {
+        let behind = client.query(
+            "SELECT host || ' pid ' || pid || ' ' || address FROM directus_servers \
+             WHERE applied < $1::bigint \
+             AND heartbeat > now() - make_interval(secs => $2::float8) ORDER BY 1",
+            &[
+                Some(&version.to_string()),
+                Some(&BEATING_WITHIN.as_secs_f64().to_string()),
+            ],
+        )?;
+        if behind.is_empty() || Instant::now() >= deadline {
+            return Ok(behind.into_iter().filter_map(|mut r| r.take(0)).collect());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// A server registered on the database.
@@ -214,9 +250,16 @@ impl Watcher {
         // stay fresh (a timed-out read breaks the connection, and it reconnects).
         c.set_timeout(Some(Duration::from_secs(5)))?;
         c.batch(&format!("LISTEN {CHANNEL}"))?;
-        self.beat(&mut c)?;
-        apply(read(&mut c)?);
+        self.apply(&mut c, apply)?;
         Ok(c)
+    }
+
+    /// Reads the state, applies it, then records the version applied (with the heartbeat).
+    fn apply(&self, c: &mut Client, apply: &dyn Fn(State)) -> Result<(), PgError> {
+        let state = read(c)?;
+        let version = state.version;
+        apply(state);
+        self.beat(c, version)
     }
 
     /// Waits for notifications until the next refresh, then reads the state again.
@@ -229,24 +272,24 @@ impl Watcher {
         let until = Instant::now() + REFRESH;
         while running.load(Ordering::SeqCst) && Instant::now() < until {
             if !c.notifications(Duration::from_millis(200))?.is_empty() {
-                apply(read(c)?);
+                self.apply(c, apply)?;
             }
         }
-        self.beat(c)?;
-        apply(read(c)?);
-        Ok(())
+        self.apply(c, apply)
     }
 
-    fn beat(&self, c: &mut Client) -> Result<(), PgError> {
+    fn beat(&self, c: &mut Client, applied: i64) -> Result<(), PgError> {
         c.execute(
-            "INSERT INTO directus_servers (host, pid, address, root) \
-             VALUES ($1, $2::integer, $3, $4) \
-             ON CONFLICT (host, pid) DO UPDATE SET heartbeat = now(), address = $3, root = $4",
+            "INSERT INTO directus_servers (host, pid, address, root, applied) \
+             VALUES ($1, $2::integer, $3, $4, $5::bigint) \
+             ON CONFLICT (host, pid) DO UPDATE SET heartbeat = now(), address = $3, \
+             root = $4, applied = $5::bigint",
             &[
                 Some(&self.host),
                 Some(&self.pid.to_string()),
                 Some(&self.address),
                 Some(&self.root),
+                Some(&applied.to_string()),
             ],
         )?;
         Ok(())

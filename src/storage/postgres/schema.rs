@@ -120,6 +120,8 @@ const MIGRATIONS: &[&str] = &[
         mode text NOT NULL DEFAULT 'off' CHECK (mode IN ('off', 'full', 'read-only')),
         notice text,
         announcement text,
+        -- Moved by every change; each server records the one it applies (`applied` below).
+        version bigint NOT NULL DEFAULT 0,
         changed_at timestamptz NOT NULL DEFAULT now()
     );
     INSERT INTO directus_cluster DEFAULT VALUES;
@@ -131,6 +133,7 @@ const MIGRATIONS: &[&str] = &[
         root text NOT NULL,
         started_at timestamptz NOT NULL DEFAULT now(),
         heartbeat timestamptz NOT NULL DEFAULT now(),
+        applied bigint NOT NULL DEFAULT 0,
         PRIMARY KEY (host, pid)
     );
 "#,
