@@ -12,8 +12,18 @@ const target = join(here, '..', '..', 'target', 'debug');
 export const SERVER = process.env.DIRECTUS_SERVER_BIN ?? join(target, 'directus-server');
 export const CLI = process.env.DIRECTUS_CLI_BIN ?? join(target, 'directus');
 
+let databases = 0;
+
+// With DIRECTUS_TEST_PG (the socket directory of a PostgreSQL cluster that
+// scripts/test-clients.sh started), each server gets a fresh database on it.
 export async function startServer(args = []) {
   const root = mkdtempSync(join(tmpdir(), 'directus-client-'));
+  const pg = process.env.DIRECTUS_TEST_PG;
+  if (pg) {
+    const name = `sdk_${process.pid}_${databases++}`;
+    execFileSync('psql', ['-q', '-h', pg, '-U', 'directus', '-d', 'postgres', '-c', `CREATE DATABASE ${name}`]);
+    args = [...args, '--db', `postgresql://directus@/${name}?host=${pg}`];
+  }
   const child = spawn(SERVER, ['--root', root, '--port', '0', ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, RUST_LOG: 'warn' },
