@@ -27,6 +27,15 @@ pub struct State {
     pub version: i64,
 }
 
+/// The notice a stored mode and notice text mean: `None` when off. The text is what a flag
+/// file holds; anything unreadable is full maintenance without bypass, as for the flag.
+pub fn notice_of(mode: &str, text: Option<&str>) -> Option<Notice> {
+    match mode {
+        "off" => None,
+        _ => Some(Notice::parse(text.unwrap_or("").as_bytes())),
+    }
+}
+
 /// The cluster's state as stored.
 pub fn read(client: &mut Client) -> Result<State, PgError> {
     let mut row = client
@@ -36,15 +45,11 @@ pub fn read(client: &mut Client) -> Result<State, PgError> {
         )?
         .ok_or_else(|| PgError::Protocol("directus_cluster has no row".into()))?;
     let mode = row.take(0).unwrap_or_default();
-    let notice = row.take(1).unwrap_or_default();
+    let notice = row.take(1);
     let version = row.int(3)?;
     Ok(State {
         version,
-        notice: match mode.as_str() {
-            "off" => None,
-            // Unreadable content is full maintenance without bypass, as for the flag file.
-            _ => Some(Notice::parse(notice.as_bytes())),
-        },
+        notice: notice_of(&mode, notice.as_deref()),
         // Content that is not a valid announcement is none, as for the file.
         announcement: row.take(2).and_then(|a| Announcement::parse(a.as_bytes())),
     })

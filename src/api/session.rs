@@ -106,7 +106,7 @@ impl Session {
         };
         let bypass = self.bypass.as_ref();
         let host = app.gate.decide(&mut self.notices, Intent::Write, bypass);
-        let cluster = match cluster.notice() {
+        let cluster = match crate::cluster::notice_of(&cluster.mode, cluster.notice.as_deref()) {
             Some(notice) => maintenance::decide(Some(notice), Intent::Write, bypass),
             None => Decision::Open,
         };

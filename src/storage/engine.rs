@@ -155,7 +155,8 @@ impl Writer<'_> {
         ids: &[i64],
         patch: &Map<String, Value>,
     ) -> Result<Vec<StoredItem>> {
-        each_writer!(self, w => w.update_items(collection, ids, patch))
+        let patches: Vec<(i64, &Map<String, Value>)> = ids.iter().map(|id| (*id, patch)).collect();
+        self.update_each(collection, &patches)
     }
 
     /// Merges each patch into its item, in order; the items as stored, each once.

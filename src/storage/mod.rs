@@ -193,35 +193,46 @@ impl Sqlite {
              WHERE d.collection = +?1 GROUP BY je.key, je.type ORDER BY min(d.id), je.key",
         )?;
         let rows = stmt.query_map([collection], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?;
-        let mut seen: Vec<(String, Vec<String>)> = Vec::new();
-        let mut at: BTreeMap<String, usize> = BTreeMap::new();
-        for row in rows {
-            let (field, kind): (String, String) = row?;
-            let i = *at.entry(field.clone()).or_insert_with(|| {
-                seen.push((field, Vec::new()));
-                seen.len() - 1
-            });
-            seen[i].1.push(kind);
-        }
-        let mut out = vec![FieldInfo {
-            field: "id".into(),
-            kind: "integer",
-            indexed: true,
-        }];
-        for (field, kinds) in seen {
-            let indexed = schema::is_indexed(&self.conn, collection, &field)? == Some(true);
-            out.push(FieldInfo {
-                kind: directus_type(&kinds),
-                field,
-                indexed,
-            });
-        }
-        Ok(out)
+        let rows = rows.collect::<rusqlite::Result<Vec<(String, String)>>>()?;
+        field_infos(rows, |field| {
+            Ok(schema::is_indexed(&self.conn, collection, field)? == Some(true))
+        })
     }
 }
 
+/// `GET /fields` from (field, JSON type) pairs, each field's first in the order of the item
+/// that first holds it (types named as SQLite's `json_type` names them): `id` first, then each
+/// field with its Directus type and whether `indexed` says it has an index. Both engines.
+pub(super) fn field_infos(
+    rows: Vec<(String, String)>,
+    mut indexed: impl FnMut(&str) -> Result<bool>,
+) -> Result<Vec<FieldInfo>> {
+    let mut seen: Vec<(String, Vec<String>)> = Vec::new();
+    let mut at: BTreeMap<String, usize> = BTreeMap::new();
+    for (field, kind) in rows {
+        let i = *at.entry(field.clone()).or_insert_with(|| {
+            seen.push((field, Vec::new()));
+            seen.len() - 1
+        });
+        seen[i].1.push(kind);
+    }
+    let mut out = vec![FieldInfo {
+        field: "id".into(),
+        kind: "integer",
+        indexed: true,
+    }];
+    for (field, kinds) in seen {
+        out.push(FieldInfo {
+            kind: directus_type(&kinds),
+            indexed: indexed(&field)?,
+            field,
+        });
+    }
+    Ok(out)
+}
+
 /// The Directus type of a field from the JSON types its values have.
-pub(super) fn directus_type(json_types: &[String]) -> &'static str {
+fn directus_type(json_types: &[String]) -> &'static str {
     let mut kinds: Vec<&str> = json_types
         .iter()
         .filter(|t| *t != "null")

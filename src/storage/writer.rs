@@ -304,18 +304,6 @@ impl SqliteWriter<'_> {
         }
     }
 
-    /// Merges `patch` into each item's top-level fields and returns them as stored. Any
-    /// missing id is `NoSuchItem`.
-    pub fn update_items(
-        &self,
-        collection: &str,
-        ids: &[i64],
-        patch: &Map<String, Value>,
-    ) -> Result<Vec<StoredItem>> {
-        let patches: Vec<(i64, &Map<String, Value>)> = ids.iter().map(|id| (*id, patch)).collect();
-        self.update_each(collection, &patches)
-    }
-
     /// Merges each patch into its item, in order (an id may come more than once), and returns
     /// the items as stored, each once, in the order of their first patch. Any missing id is
     /// `NoSuchItem`. One `UPDATE` for all of them (see `create_items`).

@@ -390,3 +390,48 @@ fn requests_after_the_database_dropped_the_connections_are_answered() {
         assert_eq!(r.status, 200, "round {round}: {}", r.text());
     }
 }
+
+/// What `on` is given for the cluster reaches every host: the bypass secret (printed once; a
+/// request carrying it is served on every host), the message and the retry time.
+#[test]
+fn the_cluster_bypass_message_and_retry_reach_every_host() {
+    let (a, b, _db) = two_hosts();
+    let on = a.cli(&[
+        "maintenance:on",
+        "--bypass",
+        "--retry",
+        "120",
+        "--message",
+        "Moving racks",
+    ]);
+    assert_eq!(on.code, 0, "{on:?}");
+    let secret = on
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("bypass secret: "))
+        .expect("the secret is printed")
+        .trim()
+        .to_string();
+    let json = ("Content-Type", "application/json");
+    for s in [&a, &b] {
+        let r = s.json("POST", "/items/a", r#"{"n":9}"#);
+        assert_eq!(r.status, 503, "{}", r.text());
+        assert_eq!(r.header("retry-after"), Some("120"));
+        assert!(r.text().contains("Moving racks"), "{}", r.text());
+        let wrong = s.req(
+            "GET",
+            "/items/a",
+            &[("X-Maintenance-Bypass", "not-the-secret")],
+            None,
+        );
+        assert_eq!(wrong.status, 503);
+        let r = s.req(
+            "POST",
+            "/items/a",
+            &[json, ("X-Maintenance-Bypass", secret.as_str())],
+            Some(r#"{"n":10}"#),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(a.cli(&["maintenance:off"]).code, 0);
+}

@@ -13,7 +13,7 @@ mod select;
 
 pub use schema::{object_name, CHANNEL, DRAIN_LOCK};
 
-use super::{directus_type, FieldInfo, Page, Result, StorageError, StoredItem};
+use super::{FieldInfo, Page, Result, StorageError, StoredItem};
 use crate::pg::{Client, PgConfig, PgError, Row};
 use crate::query::Query;
 use select::Select;
@@ -31,27 +31,14 @@ const FIELDS_LOCK: i64 = 0x6469_7266_6965_6c64;
 /// Advisory lock namespace for moving a collection's id sequence past ids given by clients.
 const IDS_LOCK: i32 = 0x6469_6473;
 
-/// The cluster's maintenance state as a write transaction read it.
+/// The cluster's maintenance state as a write transaction read it, as stored
+/// (`cluster::notice_of` reads it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterState {
     /// `off`, `full` or `read-only`.
     pub mode: String,
     /// The notice's JSON (message, retry, bypass digest), when on.
     pub notice: Option<String>,
-}
-
-impl ClusterState {
-    /// The notice that closes this cluster's servers, or `None` when it is open.
-    pub fn notice(&self) -> Option<crate::maintenance::Notice> {
-        match self.mode.as_str() {
-            "off" => None,
-            // The same content as the host's flag file (message, retry, bypass digest, mode);
-            // anything unreadable is full maintenance without bypass, as for the flag.
-            _ => Some(crate::maintenance::Notice::parse(
-                self.notice.as_deref().unwrap_or("").as_bytes(),
-            )),
-        }
-    }
 }
 
 /// One connection to the database.
@@ -200,32 +187,13 @@ fn fields(client: &mut Client, collection: &str) -> Result<Vec<FieldInfo>> {
         .into_iter()
         .map(|mut r| Ok((r.take(0).unwrap_or_default(), r.bool(1)?)))
         .collect::<Result<_>>()?;
-    let mut seen: Vec<(String, Vec<String>)> = Vec::new();
-    let mut at: HashMap<String, usize> = HashMap::new();
-    for mut row in rows {
-        let (field, kind) = (
-            row.take(0).unwrap_or_default(),
-            row.take(1).unwrap_or_default(),
-        );
-        let i = *at.entry(field.clone()).or_insert_with(|| {
-            seen.push((field, Vec::new()));
-            seen.len() - 1
-        });
-        seen[i].1.push(kind);
-    }
-    let mut out = vec![FieldInfo {
-        field: "id".into(),
-        kind: "integer",
-        indexed: true,
-    }];
-    for (field, kinds) in seen {
-        out.push(FieldInfo {
-            kind: directus_type(&kinds),
-            indexed: indexed.get(&field).copied().unwrap_or(false),
-            field,
-        });
-    }
-    Ok(out)
+    let rows = rows
+        .into_iter()
+        .map(|mut r| (r.take(0).unwrap_or_default(), r.take(1).unwrap_or_default()))
+        .collect();
+    super::field_infos(rows, |field| {
+        Ok(indexed.get(field).copied().unwrap_or(false))
+    })
 }
 
 /// `begin_write`'s statements: one round trip, three statements, each after the one before
@@ -569,16 +537,6 @@ impl PgWriter<'_> {
         };
         let out = out.map_err(|e| explain(collection, e))?;
         Ok(first_ints(&out)?.into_iter().collect())
-    }
-
-    pub fn update_items(
-        &self,
-        collection: &str,
-        ids: &[i64],
-        patch: &Map<String, Value>,
-    ) -> Result<Vec<StoredItem>> {
-        let patches: Vec<(i64, &Map<String, Value>)> = ids.iter().map(|id| (*id, patch)).collect();
-        self.update_each(collection, &patches)
     }
 
     pub fn update_each(
