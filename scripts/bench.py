@@ -38,6 +38,9 @@ WORKERS = min(max(2 * (os.cpu_count() or 2), 4), 64)
 DURATION = int(os.environ.get("BENCH_SECONDS", "5"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 CONNECTIONS = 16
+# BENCH_PART=scale: only the scale tables; BENCH_PART=writes: only the write rows and
+# PocketBase's. Both print and leave BENCHMARKS.md as it is.
+PART = os.environ.get("BENCH_PART")
 # tiny_http's pool threads freed by a finished wrk run idle for 5 s; a new burst of connections
 # while they idle can hit its lost wake-up. Waiting this long between runs keeps runs comparable.
 IDLE_GAP = 5.5
@@ -490,11 +493,23 @@ def peer_line(results):
             + "; ".join(parts) + ".")
 
 
+def stop_all(servers, hello, held, pocketbase):
+    hello.terminate()
+    if pocketbase:
+        pocketbase[0].terminate()
+        pocketbase[0].wait(timeout=30)
+    for s in held:
+        s.close()
+    for proc, _ in servers.values():
+        proc.terminate()
+        proc.wait()
+
+
 def main():
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (scripts/bench.sh installs it)")
     tmp = tempfile.mkdtemp(prefix="bench-")
-    if os.environ.get("BENCH_PART") == "scale":
+    if PART == "scale":
         # Only the scale tables (SQLite, then PostgreSQL), printed, BENCHMARKS.md untouched.
         create = lua(tmp, "create", "POST", '\'{"title":"bench","views":\' .. counter .. \'}\'')
         print(scale_tables(tmp, create))
@@ -591,6 +606,10 @@ def main():
         time.sleep(IDLE_GAP)
     if pocketbase:
         wrk(pb_create.replace("/api/collections/writes/records", "/api/health"))
+    if PART == "writes":
+        # Only the durable writes and PocketBase's, printed; BENCHMARKS.md untouched.
+        scenarios = [s for s in scenarios
+                     if s[2] is not None and s[3] != "read-only" and not s[0].startswith("baseline: 503")]
     results = {name: [] for name, *_ in scenarios}
     peak_during = {}
     # The disk's fsync rate drifts during a run (other I/O on the machine): it is measured right
@@ -613,6 +632,20 @@ def main():
                     os.remove(flag)
             results[name].append(r)
             print(f"  run {rep + 1}/{REPEATS} {name}: {r['rps']:,.0f} req/s, {r['cpu_us']:,.0f} µs CPU per request, non-2xx {r['non2xx']} {r['errors']}", file=sys.stderr)
+    if PART == "writes":
+        stop_all(servers, hello, held, pocketbase)
+        with open(os.path.join(roots["warn"], "server.log")) as f:
+            groups = re.findall(r"write groups committed, by size: (.*)", f.read())
+        print("| scenario | req/s | server CPU µs/req | p99 ms |\n| --- | --- | --- | --- |")
+        for name, *_ in scenarios:
+            runs = results[name]
+            p99 = [r["p99"] for r in runs if r["p99"] is not None]
+            print(f"| {name} | {fmt_range([r['rps'] for r in runs])} | "
+                  f"{fmt_range([r['cpu_us'] for r in runs])} | {fmt_range(p99, 2)} |")
+        print(f"- Write groups committed, by size: {groups[-1] if groups else 'not logged'}.")
+        print(peer_line(results))
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
     for level, (proc, _) in servers.items():
         peak_during[level] = rss_peak_kb(proc.pid)
     # Idle memory of a fresh server, for comparison.
@@ -622,15 +655,7 @@ def main():
     idle_kb = rss_peak_kb(idle_proc.pid)
     idle_proc.terminate()
     idle_proc.wait()
-    hello.terminate()
-    if pocketbase:
-        pb_proc.terminate()
-        pb_proc.wait(timeout=30)
-    for s in held:
-        s.close()
-    for proc, _ in servers.values():
-        proc.terminate()
-        proc.wait()
+    stop_all(servers, hello, held, pocketbase)
     with open(os.path.join(roots["warn"], "server.log")) as f:
         groups = re.findall(r"write groups committed, by size: (.*)", f.read())
     scale_table = scale_tables(tmp, create)

@@ -60,6 +60,8 @@ pub struct Groups {
     /// a group, or waiting for its commit): while there are any, relief workers take requests
     /// (`relief_wanted`), so the queue can grow while a group commits.
     waiting: AtomicUsize,
+    /// Relief workers asleep in `relief_wanted`: a write wakes one only when there is one.
+    sleeping: AtomicUsize,
     relief: Mutex<()>,
     relief_wanted: Condvar,
 }
@@ -145,6 +147,7 @@ impl Groups {
             writer: Mutex::new(None),
             max_waiting: (workers / 2).saturating_sub(1),
             waiting: AtomicUsize::new(0),
+            sleeping: AtomicUsize::new(0),
             relief: Mutex::new(()),
             relief_wanted: Condvar::new(),
         }
@@ -164,11 +167,14 @@ impl Groups {
             return true;
         }
         let guard = self.relief.lock().unwrap_or_else(|e| e.into_inner());
-        // Checked again under the lock: `Waiting::enter` notifies under it.
-        if self.waiting.load(Ordering::SeqCst) > 0 {
-            return true;
+        // Counted asleep before looking again: `Waiting::enter` counts its write before it
+        // looks for sleepers, so one of the two sees the other (and it notifies under the
+        // lock, which this thread holds until it waits).
+        self.sleeping.fetch_add(1, Ordering::SeqCst);
+        if self.waiting.load(Ordering::SeqCst) == 0 {
+            drop(self.relief_wanted.wait_timeout(guard, wait));
         }
-        let _ = self.relief_wanted.wait_timeout(guard, wait);
+        self.sleeping.fetch_sub(1, Ordering::SeqCst);
         self.waiting.load(Ordering::SeqCst) > 0
     }
 
@@ -340,6 +346,9 @@ impl Groups {
             if taken.is_empty() {
                 break;
             }
+            if count == taken.len() {
+                expect_parts(&mut writer, count);
+            }
             for mut job in taken {
                 // In a group whose leader passed by the bypass, each write decides for itself,
                 // with its own digest, against the flag as it is now.
@@ -479,8 +488,10 @@ impl Waiting<'_> {
     /// the writes that wait rather than all at once.
     fn enter(groups: &Groups) -> Waiting<'_> {
         groups.waiting.fetch_add(1, Ordering::SeqCst);
-        let _guard = groups.relief.lock().unwrap_or_else(|e| e.into_inner());
-        groups.relief_wanted.notify_one();
+        if groups.sleeping.load(Ordering::SeqCst) > 0 {
+            let _guard = groups.relief.lock().unwrap_or_else(|e| e.into_inner());
+            groups.relief_wanted.notify_one();
+        }
         Waiting(groups)
     }
 }
@@ -583,6 +594,16 @@ impl<T, F> Drop for Write<T, F> {
                 "the write's group ended without it".into(),
             )));
             self.slot.ready.notify_one();
+        }
+    }
+}
+
+/// Tells the open transaction how many writes its group starts with (see
+/// `Sqlite::expect_parts`). A failure here is only logged: the parts that follow meet it.
+fn expect_parts(writer: &mut Option<Opened>, parts: usize) {
+    if let Some(sqlite) = writer.as_mut().and_then(|open| open.storage.sqlite()) {
+        if let Err(e) = sqlite.expect_parts(parts) {
+            log::error!("deferring the text index in a group of {parts} failed: {e}");
         }
     }
 }

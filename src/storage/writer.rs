@@ -20,9 +20,12 @@ pub(super) struct WriteState {
     analyze: std::cell::RefCell<Vec<String>>,
     /// A part's savepoint could not be undone: the transaction must not commit.
     broken: bool,
-    /// Parts begun in it. From the second on, the text index's changes wait (`DEFER_TEXT`):
-    /// a lone write writes its one segment at once and leaves the two tables alone.
+    /// Parts begun in it.
     parts: usize,
+    /// The text index's changes wait (`DEFER_TEXT`) until the commit: from the second part
+    /// on, or from the first when the group knows more are coming (`expect_parts`). A lone
+    /// write writes its one segment at once and leaves the two tables alone.
+    deferring: bool,
 }
 
 impl Sqlite {
@@ -52,8 +55,7 @@ impl Sqlite {
         }
         self.write.parts += 1;
         if self.write.parts == 2 {
-            // Outside any part's savepoint: a part undone does not undo it.
-            run_cached(&self.conn, DEFER_TEXT).map_err(StorageError::from)?;
+            self.defer_text()?;
         }
         run_cached(&self.conn, "SAVEPOINT request").map_err(StorageError::from)?;
         let mut part = Part {
@@ -73,6 +75,26 @@ impl Sqlite {
         out
     }
 
+    /// Tells the open transaction that at least `parts` parts are coming: with two or more,
+    /// the text index waits from the first, so the group writes one segment, not two, and
+    /// no part's savepoint has to flush the index.
+    pub fn expect_parts(&mut self, parts: usize) -> Result<()> {
+        match parts >= 2 && self.write.parts == 0 {
+            true => self.defer_text(),
+            false => Ok(()),
+        }
+    }
+
+    /// From here to the commit the text index's changes wait in `directus_text_pending`; run
+    /// outside any part's savepoint, so a part undone does not undo it.
+    fn defer_text(&mut self) -> Result<()> {
+        if !self.write.deferring {
+            run_cached(&self.conn, DEFER_TEXT)?;
+            self.write.deferring = true;
+        }
+        Ok(())
+    }
+
     /// Commits the open write transaction; on error nothing of it is applied.
     pub fn commit(&mut self) -> Result<()> {
         let committed = self.try_commit();
@@ -86,7 +108,7 @@ impl Sqlite {
         if self.write.broken || self.conn.is_autocommit() {
             return Err(StorageError::TransactionLost);
         }
-        if self.write.parts >= 2 {
+        if self.write.deferring {
             flush_text(&self.conn)?;
             run_cached(&self.conn, "DELETE FROM directus_text_defer")?;
         }
