@@ -597,6 +597,9 @@ pub fn mixed_write(c: &mut Client, w: u64, i: u64) -> Resp {
     }
 }
 
+/// How long a `WriteLoad` writer pauses after a 503 before it writes again.
+const REFUSED_PAUSE: Duration = Duration::from_millis(1);
+
 impl WriteLoad {
     /// Starts `writers` threads sending `send`'s writes to `addr`. A status in `accepted`
     /// counts as a success (a violation inside a closed phase), 503 as a refusal; any other
@@ -640,6 +643,12 @@ impl WriteLoad {
                             successes.fetch_add(1, Ordering::SeqCst);
                         } else if r.status == 503 {
                             refusals.fetch_add(1, Ordering::SeqCst);
+                            // Pacing, as a client told to retry later would: refused writers
+                            // that loop flat out take the cores from the database and the
+                            // CLI under test (answers then took seconds). It waits for
+                            // nothing; the writes already in flight when `on` comes are what
+                            // the race is about.
+                            std::thread::sleep(REFUSED_PAUSE);
                         } else {
                             panic!("unexpected status {}: {}", r.status, r.text());
                         }
