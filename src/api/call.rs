@@ -24,10 +24,10 @@ impl Call<'_> {
 
     /// Runs `work` as one atomic write, behind the maintenance gate, and returns once it is
     /// durable (`group`). The work may run on another worker's thread (the group's leader), so
-    /// it owns what it uses.
+    /// it owns what it uses; on PostgreSQL it may run more than once (`Session::write`).
     pub fn write<T: Send + 'static>(
         &mut self,
-        work: impl FnOnce(&Writer) -> Result<T, ApiError> + Send + 'static,
+        work: impl Fn(&Writer) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         self.session.write(self.app, work)
     }

@@ -36,6 +36,9 @@ pub enum ApiError {
     Maintenance(Notice),
     /// The database stayed locked by another process past the busy timeout.
     DatabaseBusy,
+    /// PostgreSQL undid the write for a concurrent one (a deadlock while an index was made,
+    /// say); `Session` runs it again, and answers as `DatabaseBusy` if that keeps happening.
+    WriteConflict,
     /// A bug or an I/O fault; the detail is logged, the client sees a generic message.
     Internal(String),
 }
@@ -54,7 +57,7 @@ impl ApiError {
             ApiError::ContentTooLarge(_) => (413, "CONTENT_TOO_LARGE"),
             ApiError::UnsupportedMediaType => (415, "UNSUPPORTED_MEDIA_TYPE"),
             ApiError::Maintenance(_) => (503, "SERVICE_UNAVAILABLE"),
-            ApiError::DatabaseBusy => (503, "SERVICE_UNAVAILABLE"),
+            ApiError::DatabaseBusy | ApiError::WriteConflict => (503, "SERVICE_UNAVAILABLE"),
             ApiError::Internal(_) => (500, "INTERNAL_SERVER_ERROR"),
         }
     }
@@ -82,7 +85,9 @@ impl ApiError {
                     .to_string()
             }
             ApiError::Maintenance(notice) => notice.message().to_string(),
-            ApiError::DatabaseBusy => "The database is busy. Try again in a moment.".to_string(),
+            ApiError::DatabaseBusy | ApiError::WriteConflict => {
+                "The database is busy. Try again in a moment.".to_string()
+            }
             ApiError::Internal(_) => "An unexpected error occurred.".to_string(),
         }
     }
@@ -105,7 +110,7 @@ impl ApiError {
         extensions.insert("code".into(), Value::from(code));
         let mut response = Response::empty(status);
         match &self {
-            ApiError::DatabaseBusy => {
+            ApiError::DatabaseBusy | ApiError::WriteConflict => {
                 extensions.insert("reason".into(), Value::from("database_busy"));
                 response.header("Retry-After", "1".to_string());
                 response.header("Cache-Control", "no-store".to_string());
@@ -167,6 +172,7 @@ impl From<StorageError> for ApiError {
                 "A collection holds at most {limit} fields; this write would give \"{collection}\" more."
             )),
             StorageError::Busy => ApiError::DatabaseBusy,
+            StorageError::Conflict => ApiError::WriteConflict,
             StorageError::Unstorable(why) => ApiError::InvalidPayload(format!(
                 "The database cannot store this item: {why}."
             )),

@@ -60,14 +60,25 @@ impl Session {
     }
 
     /// Runs `work` as one atomic write, behind the maintenance gate, and returns once it is
-    /// durable (see `group`).
+    /// durable (see `group`). On PostgreSQL a write the database undid for a concurrent one
+    /// runs again, so `work` must give the same result each time it runs.
     pub(super) fn write<T: Send + 'static>(
         &mut self,
         app: &App,
-        work: impl FnOnce(&Writer) -> Result<T, ApiError> + Send + 'static,
+        work: impl Fn(&Writer) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         if let Database::Postgres(_) = app.config.db {
-            return self.write_alone(app, work);
+            let _waiting = app.groups.waiting_alone();
+            let mut conflicts = 0;
+            loop {
+                match self.write_alone(app, &work) {
+                    Err(ApiError::WriteConflict) if conflicts < CONFLICT_RETRIES => {
+                        conflicts += 1;
+                        log::info!("a write was undone for a concurrent one; running it again");
+                    }
+                    done => return done,
+                }
+            }
         }
         app.groups.write(
             &mut self.notices,
@@ -78,6 +89,10 @@ impl Session {
     }
 }
 
+/// How many times a PostgreSQL write undone for a concurrent one (`ApiError::WriteConflict`)
+/// runs again before it is answered 503. Each run is a new transaction, behind the gate again.
+const CONFLICT_RETRIES: usize = 3;
+
 impl Session {
     /// A write on PostgreSQL: a transaction of its own on this worker's connection (the
     /// database commits many in parallel). The drain lock is held shared and the cluster's
@@ -87,7 +102,6 @@ impl Session {
         app: &App,
         work: impl FnOnce(&Writer) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        let _waiting = app.groups.waiting_alone();
         let storage = connection(&mut self.open, app.gate.epoch(), &app.config.db)?;
         let Storage::Postgres(pg) = storage else {
             return Err(ApiError::Internal(

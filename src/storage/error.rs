@@ -16,6 +16,9 @@ pub enum StorageError {
     TooManyFields { collection: String, limit: usize },
     /// Another connection held the lock past the wait.
     Busy,
+    /// PostgreSQL undid the transaction to let a concurrent one go on (a deadlock, or a
+    /// serialization failure): the write may run again from its start.
+    Conflict,
     /// A stored item is not a JSON object (written by hand, or a damaged file).
     Corrupt { id: i64 },
     /// The write transaction was ended under the request (SQLite rolls back the whole
@@ -47,6 +50,9 @@ impl std::fmt::Display for StorageError {
                 write!(f, "{collection} would hold more than {limit} fields")
             }
             StorageError::Busy => write!(f, "the database is locked by another connection"),
+            StorageError::Conflict => {
+                write!(f, "the database undid the write for a concurrent one")
+            }
             StorageError::Corrupt { id } => write!(f, "item {id} is not a stored JSON object"),
             StorageError::TransactionLost => write!(f, "the write transaction was rolled back"),
             StorageError::Unstorable(why) => write!(f, "the database cannot store this: {why}"),
@@ -61,8 +67,10 @@ impl std::error::Error for StorageError {}
 impl From<crate::pg::PgError> for StorageError {
     fn from(err: crate::pg::PgError) -> Self {
         match err.code() {
-            // lock_not_available, deadlock, serialization failure: another writer's turn.
-            Some("55P03" | "40P01" | "40001") => StorageError::Busy,
+            // lock_not_available: another writer's turn.
+            Some("55P03") => StorageError::Busy,
+            // deadlock_detected, serialization_failure: the write may simply run again.
+            Some("40P01" | "40001") => StorageError::Conflict,
             _ => StorageError::Postgres(err),
         }
     }

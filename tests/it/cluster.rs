@@ -6,6 +6,7 @@ use crate::common::pg::{cluster, PASSWORD};
 use crate::common::{self, cli, seed, wait_for, Server, WriteLoad};
 use serde_json::Value;
 use std::sync::atomic::Ordering;
+use std::sync::Mutex;
 
 /// Two servers on one fresh database, each with its own root.
 fn two_hosts() -> (Server, Server, String) {
@@ -153,6 +154,11 @@ fn drain_race(mode: &[&str], isolation: Option<&str>) {
 /// The race; with `cut`, both servers' listening connections are terminated before every
 /// `on`, so that neither hears of it by notification.
 fn drain_race_with(mode: &[&str], isolation: Option<&str>, cut: bool) {
+    // One race at a time in a test process: two would put four servers, sixteen writers and
+    // seventy backends on the same cores, and the database's answers (a new connection's
+    // included) would take seconds.
+    static ONE_RACE: Mutex<()> = Mutex::new(());
+    let _alone = ONE_RACE.lock().unwrap_or_else(|e| e.into_inner());
     let (a, b, db) = two_hosts_on(isolation);
     let mut admin = cluster().connect(&db);
     let loads = [
@@ -434,4 +440,69 @@ fn the_cluster_bypass_message_and_retry_reach_every_host() {
         assert_eq!(r.status, 200, "{}", r.text());
     }
     assert_eq!(a.cli(&["maintenance:off"]).code, 0);
+}
+
+/// A write that makes a field's index holds a SHARE lock on the items to its end; a PATCH that
+/// locked its row before and updates it after waits for that lock while the index's write
+/// waits for the row: PostgreSQL breaks the deadlock by undoing one of them. The server runs
+/// the undone write again, so both PATCHes are answered 200 and both changes are kept.
+#[test]
+fn a_write_undone_by_a_deadlock_runs_again() {
+    let pg = cluster();
+    let db = pg.database();
+    let server = Server::start(&["--db", &pg.uri(&db)]);
+    seed(&server, "a", r#"[{"n":1}]"#);
+    // The row's lock, held from outside, lines both PATCHes up behind it.
+    let mut holder = pg.connect(&db);
+    holder.batch("BEGIN").unwrap();
+    holder
+        .query(
+            "SELECT id FROM directus_items WHERE collection = 'a' AND id = 1 FOR UPDATE",
+            &[],
+        )
+        .unwrap();
+    let mut admin = pg.connect(&db);
+    let mut waiting_for_the_row = |count: i64| {
+        wait_for("PATCHes to wait for the row", || {
+            let rows = admin
+                .query(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                     AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE'",
+                    &[],
+                )
+                .unwrap();
+            rows[0].int(0).unwrap() == count
+        })
+    };
+    let patch = |body: &'static str| {
+        let addr = server.addr;
+        std::thread::spawn(move || {
+            let mut c = common::Client::connect(addr);
+            let ct = [("Content-Type", "application/json")];
+            c.send("PATCH", "/items/a/1", &ct, Some(body))
+        })
+    };
+    // A field the collection has: nothing to record, the row is locked, then updated.
+    let known = patch(r#"{"n":10}"#);
+    waiting_for_the_row(1);
+    // A new field: recorded and indexed (SHARE on the items) before its row is locked.
+    let fresh = patch(r#"{"fresh":5}"#);
+    waiting_for_the_row(2);
+    holder.batch("COMMIT").unwrap();
+    let (known, fresh) = (known.join().unwrap(), fresh.join().unwrap());
+    assert_eq!(known.status, 200, "{}", known.text());
+    assert_eq!(fresh.status, 200, "{}", fresh.text());
+    // Backends report their statistics within seconds of going idle.
+    wait_for("the deadlock to show in the database's statistics", || {
+        let rows = admin
+            .query(
+                "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
+                &[],
+            )
+            .unwrap();
+        rows[0].int(0).unwrap() >= 1
+    });
+    let item = server.get("/items/a/1").json();
+    assert_eq!(item["data"]["n"], 10, "{item}");
+    assert_eq!(item["data"]["fresh"], 5, "{item}");
 }
