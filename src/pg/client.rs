@@ -291,6 +291,14 @@ impl Client {
         self.extended(sql, params, &mut |_| {})
     }
 
+    /// Runs statements with text parameters in one round trip, in order, and returns each
+    /// one's rows; the first that fails ends the rest (and fails the transaction it is in).
+    pub fn query_all(&mut self, statements: &[(&str, &[Option<&str>])]) -> Result<Vec<Vec<Row>>> {
+        let mut rows: Vec<Vec<Row>> = statements.iter().map(|_| Vec::new()).collect();
+        self.pipelined(statements, &mut |i, row| rows[i].push(row))?;
+        Ok(rows)
+    }
+
     /// Runs a script of statements without parameters (the simple protocol); rows are dropped.
     pub fn batch(&mut self, sql: &str) -> Result<()> {
         self.script(sql).map(drop)
@@ -385,60 +393,86 @@ impl Client {
         params: &[Option<&str>],
         each: &mut dyn FnMut(Row),
     ) -> Result<u64> {
+        let touched = self.pipelined(&[(sql, params)], &mut |_, row| each(row))?;
+        Ok(touched[0])
+    }
+
+    /// Runs statements in one round trip: each is parsed (the first time only), bound and
+    /// executed, and one sync follows them all. They run in order; the first that fails ends
+    /// the rest. `each` sees every row with its statement's index; returns the rows each
+    /// touched.
+    fn pipelined(
+        &mut self,
+        statements: &[(&str, &[Option<&str>])],
+        each: &mut dyn FnMut(usize, Row),
+    ) -> Result<Vec<u64>> {
         self.check_usable()?;
-        if self.statements.len() >= MAX_STATEMENTS && !self.statements.contains_key(sql) {
+        if self.statements.len() + statements.len() > MAX_STATEMENTS
+            && statements
+                .iter()
+                .any(|(sql, _)| !self.statements.contains_key(*sql))
+        {
             self.statements.clear();
             self.batch("DEALLOCATE ALL")?;
         }
-        let (name, fresh) = match self.statements.get(sql) {
-            Some(name) => (name.clone(), false),
-            None => {
-                self.next_statement += 1;
-                (format!("s{}", self.next_statement), true)
+        // The statements parsed in this round trip, in order: (sql, name).
+        let mut fresh: Vec<(&str, String)> = Vec::new();
+        for (sql, params) in statements {
+            let name = match self.statements.get(*sql) {
+                Some(name) => name.clone(),
+                None => match fresh.iter().find(|(s, _)| s == sql) {
+                    Some((_, name)) => name.clone(),
+                    None => {
+                        self.next_statement += 1;
+                        let name = format!("s{}", self.next_statement);
+                        frontend::parse(&name, sql, std::iter::empty(), &mut self.write)?;
+                        fresh.push((sql, name.clone()));
+                        name
+                    }
+                },
+            };
+            let bound = frontend::bind(
+                "",
+                &name,
+                std::iter::empty(),
+                params.iter(),
+                |p, buf: &mut BytesMut| match p {
+                    Some(text) => {
+                        buf.put_slice(text.as_bytes());
+                        Ok(IsNull::No)
+                    }
+                    None => Ok(IsNull::Yes),
+                },
+                std::iter::empty(),
+                &mut self.write,
+            );
+            if bound.is_err() {
+                self.write.clear();
+                return Err(PgError::Protocol(
+                    "too many parameters for one statement".into(),
+                ));
             }
-        };
-        if fresh {
-            frontend::parse(&name, sql, std::iter::empty(), &mut self.write)?;
+            frontend::execute("", 0, &mut self.write)?;
         }
-        let bound = frontend::bind(
-            "",
-            &name,
-            std::iter::empty(),
-            params.iter(),
-            |p, buf: &mut BytesMut| match p {
-                Some(text) => {
-                    buf.put_slice(text.as_bytes());
-                    Ok(IsNull::No)
-                }
-                None => Ok(IsNull::Yes),
-            },
-            std::iter::empty(),
-            &mut self.write,
-        );
-        if bound.is_err() {
-            self.write.clear();
-            return Err(PgError::Protocol(
-                "too many parameters for one statement".into(),
-            ));
-        }
-        frontend::execute("", 0, &mut self.write)?;
         frontend::sync(&mut self.write);
         self.send()?;
         let mut failed = None;
-        let mut parsed = false;
-        let mut touched = 0;
+        let (mut parsed, mut current) = (0, 0);
+        let mut touched = vec![0; statements.len()];
         loop {
             match self.next()? {
-                Message::ParseComplete => parsed = true,
-                Message::DataRow(body) => each(row(&body)?),
+                Message::ParseComplete => parsed += 1,
+                Message::DataRow(body) => each(current, row(&body)?),
                 Message::CommandComplete(body) => {
-                    touched = body
+                    touched[current] = body
                         .tag()?
                         .rsplit(' ')
                         .next()
                         .and_then(|n| n.parse().ok())
                         .unwrap_or(0);
+                    current += 1;
                 }
+                Message::EmptyQueryResponse => current += 1,
                 Message::ErrorResponse(body) => failed = Some(db_error(body.fields())?),
                 Message::ReadyForQuery(body) => {
                     self.status = body.status();
@@ -447,14 +481,17 @@ impl Client {
                 _ => {}
             }
         }
-        if fresh && parsed {
+        // Parses complete in order; those after a failure never ran.
+        for (sql, name) in fresh.into_iter().take(parsed) {
             self.statements.insert(sql.to_string(), name);
         }
         // A prepared statement the schema changed under (an operator's ALTER during
         // maintenance) is parsed again next time.
         if let Some(e) = &failed {
             if matches!(e.code.as_str(), "0A000" | "26000") {
-                self.statements.remove(sql);
+                if let Some((sql, _)) = statements.get(current) {
+                    self.statements.remove(*sql);
+                }
             }
         }
         match failed {

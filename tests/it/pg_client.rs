@@ -222,3 +222,45 @@ fn tls_verify_full_checks_the_chain_and_the_host_name() {
         .unwrap();
     assert!(!rows[0].bool(0).unwrap());
 }
+
+/// Statements sent together come back each with its own rows; the first that fails ends the
+/// rest (the one after it does not run) and names its SQLSTATE, and the statements that never
+/// ran are parsed again when they next come.
+#[test]
+fn statements_in_one_round_trip_answer_in_order_and_stop_at_the_first_failure() {
+    let pg = cluster();
+    let db = pg.database();
+    let mut c = pg.connect(&db);
+    c.batch("CREATE TABLE p (k bigint PRIMARY KEY)").unwrap();
+    let insert = "INSERT INTO p VALUES ($1::bigint) RETURNING k";
+    let count = "SELECT count(*) FROM p";
+    let rows = c
+        .query_all(&[(insert, &[Some("1")]), (insert, &[Some("2")]), (count, &[])])
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0][0].int(0).unwrap(), 1);
+    assert_eq!(rows[1][0].int(0).unwrap(), 2);
+    assert_eq!(rows[2][0].int(0).unwrap(), 2);
+    // In a transaction: the duplicate fails, the third never runs, the transaction is failed.
+    let third = "INSERT INTO p VALUES ($1::bigint + 100)";
+    c.batch("BEGIN").unwrap();
+    let err = c
+        .query_all(&[
+            (insert, &[Some("3")]),
+            (insert, &[Some("1")]),
+            (third, &[Some("7")]),
+        ])
+        .unwrap_err();
+    assert_eq!(err.code(), Some("23505"), "{err}");
+    assert!(c.in_failed_transaction());
+    c.batch("ROLLBACK").unwrap();
+    let left = c.query(count, &[]).unwrap();
+    assert_eq!(
+        left[0].int(0).unwrap(),
+        2,
+        "the failed transaction kept nothing"
+    );
+    // The statement that never ran was not kept as prepared: it runs now.
+    let rows = c.query_all(&[(third, &[Some("7")]), (count, &[])]).unwrap();
+    assert_eq!(rows[1][0].int(0).unwrap(), 3);
+}

@@ -19,7 +19,7 @@ use crate::query::Query;
 use select::Select;
 use serde_json::{Map, Value};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// At most this many fields of one collection are indexed automatically.
 use super::{MAX_AUTO_INDEXES, MAX_COLLECTION_FIELDS};
@@ -326,6 +326,11 @@ impl PgWriter<'_> {
         Ok(self.client.borrow_mut().execute(sql, p)?)
     }
 
+    /// Statements in one round trip (`Client::query_all`).
+    fn query_all(&self, statements: &[(&str, &[Option<&str>])]) -> Result<Vec<Vec<Row>>> {
+        Ok(self.client.borrow_mut().query_all(statements)?)
+    }
+
     fn batch(&self, sql: &str) -> Result<()> {
         Ok(self.client.borrow_mut().batch(sql)?)
     }
@@ -383,20 +388,15 @@ impl PgWriter<'_> {
         Ok(true)
     }
 
-    /// The collection's id sequence, or `NoSuchCollection`.
-    fn sequence(&self, collection: &str) -> Result<String> {
-        self.query(
-            // FOR KEY SHARE: a concurrent delete of the collection waits for this write.
-            "SELECT ids FROM directus_collections WHERE collection = $1 FOR KEY SHARE",
-            &[Some(collection)],
-        )?
-        .into_iter()
-        .next()
-        .and_then(|mut r| r.take(0))
-        .filter(|ids| is_digest_name(ids))
-        .ok_or_else(|| StorageError::NoSuchCollection {
-            collection: collection.to_string(),
-        })
+    /// The collection's id sequence from `SEQUENCE`'s rows, or `NoSuchCollection`.
+    fn sequence(collection: &str, rows: Vec<Row>) -> Result<String> {
+        rows.into_iter()
+            .next()
+            .and_then(|mut r| r.take(0))
+            .filter(|ids| is_digest_name(ids))
+            .ok_or_else(|| StorageError::NoSuchCollection {
+                collection: collection.to_string(),
+            })
     }
 
     /// Moves the sequence past `id` if it is not yet: auto ids then pass the ids clients
@@ -416,31 +416,39 @@ impl PgWriter<'_> {
     fn lock_ids(&self, sequence: &str, exclusive: bool) -> Result<()> {
         let sql = match exclusive {
             true => "SELECT pg_advisory_xact_lock($1::integer, hashtext($2))",
-            false => "SELECT pg_advisory_xact_lock_shared($1::integer, hashtext($2))",
+            false => LOCK_IDS_SHARED,
         };
         self.query(sql, &[Some(&IDS_LOCK.to_string()), Some(sequence)])?;
         Ok(())
     }
 
-    /// `n` new ids from the sequence, ascending.
-    fn new_ids(&self, collection: &str, sequence: &str, n: usize) -> Result<Vec<i64>> {
+    /// `n` new ids from the sequence, ascending; with `lock`, the ids lock is taken shared
+    /// first, in the same round trip.
+    fn new_ids(&self, collection: &str, sequence: &str, n: usize, lock: bool) -> Result<Vec<i64>> {
         if n == 0 {
-            return Ok(Vec::new());
+            return match lock {
+                true => self.lock_ids(sequence, false),
+                false => Ok(()),
+            }
+            .map(|()| Vec::new());
         }
-        let rows = self
-            .query(
-                "SELECT nextval($1::regclass) FROM generate_series(1, $2::integer)",
-                &[Some(sequence), Some(&n.to_string())],
-            )
-            .map_err(|e| match e {
-                StorageError::Postgres(ref pe) if pe.code() == Some("2200H") => {
-                    StorageError::IdsExhausted {
-                        collection: collection.to_string(),
-                    }
+        let (key, n) = (IDS_LOCK.to_string(), n.to_string());
+        let locking: [(&str, &[Option<&str>]); 1] =
+            [(LOCK_IDS_SHARED, &[Some(&key), Some(sequence)])];
+        let taking: [(&str, &[Option<&str>]); 1] = [(NEXT_IDS, &[Some(sequence), Some(&n)])];
+        let statements = match lock {
+            true => [&locking[..], &taking[..]].concat(),
+            false => taking.to_vec(),
+        };
+        let rows = self.query_all(&statements).map_err(|e| match e {
+            StorageError::Postgres(ref pe) if pe.code() == Some("2200H") => {
+                StorageError::IdsExhausted {
+                    collection: collection.to_string(),
                 }
-                other => other,
-            })?;
-        let mut ids = first_ints(&rows)?;
+            }
+            other => other,
+        })?;
+        let mut ids = first_ints(rows.last().expect("one statement at least"))?;
         ids.sort_unstable();
         Ok(ids)
     }
@@ -450,14 +458,31 @@ impl PgWriter<'_> {
         collection: &str,
         items: &[(Option<i64>, Map<String, Value>)],
     ) -> Result<Vec<StoredItem>> {
-        let sequence = self.sequence(collection)?;
-        self.note_fields(collection, items.iter().map(|(_, data)| data))
+        // One round trip: the collection's sequence and which of the fields it knows.
+        let brought = brought_fields(items.iter().map(|(_, data)| data));
+        let names: Vec<&str> = brought.keys().copied().collect();
+        let names_array = text_array(&names);
+        let sequence_params = [Some(collection)];
+        let mut statements: Vec<(&str, &[Option<&str>])> = vec![(SEQUENCE, &sequence_params)];
+        let known_params = [Some(collection), Some(names_array.as_str())];
+        if !names.is_empty() {
+            statements.push((KNOWN_FIELDS, &known_params));
+        }
+        let mut rows = self.query_all(&statements)?.into_iter();
+        let sequence = Self::sequence(collection, rows.next().unwrap_or_default())?;
+        let known = rows.next().map(known_fields).transpose()?;
+        self.note_brought(collection, &brought, known)
             .map_err(|e| explain(collection, e))?;
         // Ids in order, as SQLite assigns them: an item without one takes the next after
         // every id so far, given or taken.
         let mut ids: Vec<i64> = Vec::with_capacity(items.len());
         let mut given_max = None::<i64>;
-        self.lock_ids(&sequence, items.iter().any(|(id, _)| id.is_some()))?;
+        let gives_ids = items.iter().any(|(id, _)| id.is_some());
+        if gives_ids {
+            self.lock_ids(&sequence, true)?;
+        }
+        // Taken shared with the first new ids, in the same round trip.
+        let mut lock = !gives_ids;
         let mut i = 0;
         while i < items.len() {
             if let Some(id) = items[i].0 {
@@ -470,8 +495,12 @@ impl PgWriter<'_> {
             if let Some(max) = given_max.take() {
                 self.advance(&sequence, max)?;
             }
-            ids.extend(self.new_ids(collection, &sequence, run)?);
+            ids.extend(self.new_ids(collection, &sequence, run, lock)?);
+            lock = false;
             i += run;
+        }
+        if lock {
+            self.lock_ids(&sequence, false)?;
         }
         if let Some(max) = given_max {
             self.advance(&sequence, max)?;
@@ -506,7 +535,7 @@ impl PgWriter<'_> {
             if let Some(i) = refused.iter().find(|i| items[**i].0.is_some()) {
                 return Err(duplicate(collection, stored[*i].id));
             }
-            let ids = self.new_ids(collection, &sequence, refused.len())?;
+            let ids = self.new_ids(collection, &sequence, refused.len(), false)?;
             for (i, id) in refused.iter().zip(ids) {
                 stored[*i].id = id;
             }
@@ -611,28 +640,23 @@ impl PgWriter<'_> {
         collection: &str,
         items: impl IntoIterator<Item = &'m Map<String, Value>>,
     ) -> Result<()> {
-        let mut brought: std::collections::BTreeMap<&str, bool> = Default::default();
-        for item in items {
-            for (name, value) in item {
-                if name != "id" {
-                    *brought.entry(name.as_str()).or_default() |=
-                        !value.is_object() && !value.is_array();
-                }
-            }
-        }
+        self.note_brought(collection, &brought_fields(items), None)
+    }
+
+    /// `note_fields` for the fields brought (`brought_fields`), given what the collection
+    /// was found to know of them when that was read already (`KNOWN_FIELDS`).
+    fn note_brought(
+        &self,
+        collection: &str,
+        brought: &BTreeMap<&str, bool>,
+        known_now: Option<HashMap<String, bool>>,
+    ) -> Result<()> {
         if brought.is_empty() {
             return Ok(());
         }
         let names: Vec<&str> = brought.keys().copied().collect();
         let known = |w: &Self| -> Result<HashMap<String, bool>> {
-            w.query(
-                "SELECT field, decided FROM directus_fields WHERE collection = $1 \
-                 AND field = ANY($2::text[])",
-                &[Some(collection), Some(&text_array(&names))],
-            )?
-            .into_iter()
-            .map(|mut r| Ok((r.take(0).unwrap_or_default(), r.bool(1)?)))
-            .collect()
+            known_fields(w.query(KNOWN_FIELDS, &[Some(collection), Some(&text_array(&names))])?)
         };
         let pending = |known: &HashMap<String, bool>| {
             brought.iter().any(|(f, scalar)| match known.get(*f) {
@@ -640,7 +664,11 @@ impl PgWriter<'_> {
                 Some(decided) => *scalar && !decided,
             })
         };
-        if !pending(&known(self)?) {
+        let first = match known_now {
+            Some(k) => k,
+            None => known(self)?,
+        };
+        if !pending(&first) {
             return Ok(());
         }
         // Something to record: serialized with every other transaction that records fields,
@@ -766,6 +794,41 @@ impl PgWriter<'_> {
 }
 
 /// The first column of each row, as integers.
+/// A collection's id sequence; FOR KEY SHARE: a concurrent delete of the collection waits for
+/// the write that read it.
+const SEQUENCE: &str = "SELECT ids FROM directus_collections WHERE collection = $1 FOR KEY SHARE";
+/// Which of the fields (a text array) the collection knows, and whether each is decided.
+const KNOWN_FIELDS: &str = "SELECT field, decided FROM directus_fields WHERE collection = $1 \
+                            AND field = ANY($2::text[])";
+/// The collection's ids lock, shared (see `lock_ids`).
+const LOCK_IDS_SHARED: &str = "SELECT pg_advisory_xact_lock_shared($1::integer, hashtext($2))";
+/// New ids from a sequence.
+const NEXT_IDS: &str = "SELECT nextval($1::regclass) FROM generate_series(1, $2::integer)";
+
+/// The top-level fields items bring (`id` aside), each with whether any item brings it as a
+/// scalar.
+fn brought_fields<'m>(
+    items: impl IntoIterator<Item = &'m Map<String, Value>>,
+) -> BTreeMap<&'m str, bool> {
+    let mut brought: BTreeMap<&str, bool> = BTreeMap::new();
+    for item in items {
+        for (name, value) in item {
+            if name != "id" {
+                *brought.entry(name.as_str()).or_default() |=
+                    !value.is_object() && !value.is_array();
+            }
+        }
+    }
+    brought
+}
+
+/// `KNOWN_FIELDS`' rows as field → decided.
+fn known_fields(rows: Vec<Row>) -> Result<HashMap<String, bool>> {
+    rows.into_iter()
+        .map(|mut r| Ok((r.take(0).unwrap_or_default(), r.bool(1)?)))
+        .collect()
+}
+
 fn first_ints(rows: &[Row]) -> Result<Vec<i64>> {
     Ok(rows
         .iter()
