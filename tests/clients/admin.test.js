@@ -80,7 +80,9 @@ async function focusWindow() {
 async function shoot(name, viewport) {
   mkdirSync(artifacts, { recursive: true });
   await page.setViewportSize(viewport);
-  await page.screenshot({ path: join(artifacts, name) });
+  // The run on PostgreSQL keeps its own pictures beside SQLite's.
+  const file = process.env.DIRECTUS_TEST_PG ? name.replace(/\.png$/, '-postgres.png') : name;
+  await page.screenshot({ path: join(artifacts, file) });
 }
 
 before(async () => {
