@@ -411,13 +411,7 @@ fn the_cluster_bypass_message_and_retry_reach_every_host() {
         "Moving racks",
     ]);
     assert_eq!(on.code, 0, "{on:?}");
-    let secret = on
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("bypass secret: "))
-        .expect("the secret is printed")
-        .trim()
-        .to_string();
+    let secret = on.bypass_secret();
     let json = ("Content-Type", "application/json");
     for s in [&a, &b] {
         let r = s.json("POST", "/items/a", r#"{"n":9}"#);

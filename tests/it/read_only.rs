@@ -30,18 +30,6 @@ fn assert_declined(what: &str, r: &common::Resp, reason: &str, message: Option<&
     }
 }
 
-/// The secret `on --bypass` printed on its own line.
-fn secret_of(out: &common::CliOut) -> String {
-    assert_eq!(out.code, 0, "{out:?}");
-    let secrets: Vec<&str> = out
-        .stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("bypass secret: "))
-        .collect();
-    assert_eq!(secrets.len(), 1, "{}", out.stdout);
-    secrets[0].to_string()
-}
-
 fn wal_size(db: &Path) -> u64 {
     std::fs::metadata(db.with_extension("db-wal"))
         .map(|m| m.len())
@@ -472,7 +460,7 @@ fn switching_modes_under_load() {
             let on = s.cli(args);
             assert_eq!(on.code, 0, "round {round}: {on:?}");
             if args.contains(&"--bypass") {
-                let new = secret_of(&on);
+                let new = on.bypass_secret();
                 *secret.lock().unwrap() = new.clone();
                 secrets.push(new);
             }
@@ -520,7 +508,7 @@ fn the_bypass_with_the_right_a_wrong_and_no_secret_in_both_modes() {
     );
     assert_eq!(r.status, 200);
     let on = s.cli(&["maintenance:on", "--bypass", "--message", "Upgrading"]);
-    let secret = secret_of(&on);
+    let secret = on.bypass_secret();
     assert!(secret.len() >= 32, "{secret}");
     assert!(secret
         .bytes()
@@ -615,7 +603,7 @@ fn the_bypass_with_the_right_a_wrong_and_no_secret_in_both_modes() {
     assert_eq!(s.cli(&["maintenance:on", "--no-bypass"]).code, 0);
     let r = s.req("POST", "/items/a", &[right, auth, JSON], Some("{}"));
     assert_declined("after --no-bypass", &r, "maintenance", None);
-    let newer = secret_of(&s.cli(&["maintenance:on", "--bypass"]));
+    let newer = s.cli(&["maintenance:on", "--bypass"]).bypass_secret();
     assert_ne!(newer, secret);
     let r = s.req("POST", "/items/a", &[right, auth, JSON], Some("{}"));
     assert_declined("the old secret", &r, "maintenance", None);
@@ -659,7 +647,9 @@ fn the_bypass_with_the_right_a_wrong_and_no_secret_in_both_modes() {
 fn a_touched_or_unreadable_flag_is_full_maintenance_without_bypass() {
     let s = Server::start(&[]);
     seed(&s, "a", "{}");
-    let secret = secret_of(&s.cli(&["maintenance:on", "--read-only", "--bypass"]));
+    let secret = s
+        .cli(&["maintenance:on", "--read-only", "--bypass"])
+        .bypass_secret();
     let good = std::fs::read(s.flag()).unwrap();
     let text = String::from_utf8(good.clone()).unwrap();
     let key = [(BYPASS, secret.as_str())];

@@ -137,13 +137,7 @@ fn bypassed_writes_share_commits_during_maintenance_and_the_others_are_refused()
     seed(&s, "a", "[]");
     let on = s.cli(&["maintenance:on", "--bypass"]);
     assert_eq!(on.code, 0, "{}", on.stderr);
-    let secret = on
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("bypass secret: "))
-        .expect("the secret is printed")
-        .trim()
-        .to_string();
+    let secret = on.bypass_secret();
 
     // A slow bypassed write (a trigger an operator could add) holds the write lock while the
     // others arrive, so that they queue and share commits however loaded the machine is.

@@ -425,12 +425,8 @@ impl PgWriter<'_> {
     /// `n` new ids from the sequence, ascending; with `lock`, the ids lock is taken shared
     /// first, in the same round trip.
     fn new_ids(&self, collection: &str, sequence: &str, n: usize, lock: bool) -> Result<Vec<i64>> {
-        if n == 0 {
-            return match lock {
-                true => self.lock_ids(sequence, false),
-                false => Ok(()),
-            }
-            .map(|()| Vec::new());
+        if n == 0 && !lock {
+            return Ok(Vec::new());
         }
         let (key, n) = (IDS_LOCK.to_string(), n.to_string());
         let locking: [(&str, &[Option<&str>]); 1] =

@@ -264,6 +264,21 @@ pub struct CliOut {
     pub stderr: String,
 }
 
+impl CliOut {
+    /// The secret `maintenance:on --bypass` printed on its own line (the run must have
+    /// succeeded and printed exactly one).
+    pub fn bypass_secret(&self) -> String {
+        assert_eq!(self.code, 0, "{self:?}");
+        let secrets: Vec<&str> = self
+            .stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("bypass secret: "))
+            .collect();
+        assert_eq!(secrets.len(), 1, "{}", self.stdout);
+        secrets[0].trim().to_string()
+    }
+}
+
 /// Runs the CLI with `--root root` from the root's parent directory.
 pub fn cli(root: &Path, args: &[&str]) -> CliOut {
     let out = Command::new(CLI)
